@@ -1,0 +1,190 @@
+"""The "api-gateway" actor: the node's websocket API (JSON-RPC 2.0).
+
+Resource handling: at most `max_connections` websockets at once (more are
+refused at the handshake with HTTP 503); messages above `max_message_bytes`
+close that connection (code 1009); each connection has a token bucket of
+`requests_per_second` with `burst`. None of this affects other connections.
+
+Authentication: admin methods need the admin token made by ``milagro-node
+init``. The node keeps only its SHA-256 (store kv ``api/admin_token_sha256``)
+and compares in constant time. A client presents the token either in the
+handshake (``Authorization: Bearer <token>``) or with the ``auth.login``
+method (browsers cannot set headers). Failed logins go to the audit log,
+with the client's address and never the token.
+
+Error handling: malformed JSON, unknown methods, bad params, actor failures
+all become JSON-RPC errors on that connection; the gateway goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
+
+from milagro_node.core import jsonrpc
+from milagro_node.core.ratelimit import TokenBucket
+
+from .context import ActorContext
+from .mailbox import ActorError
+from .store import StoreClient
+
+NAME = "api-gateway"
+TOKEN_NAMESPACE, TOKEN_KEY = "api", "admin_token_sha256"
+
+
+@attrs.frozen
+class ApiLimits:
+    max_message_bytes: int = 65536
+    max_connections: int = 64
+    requests_per_second: float = 50.0
+    burst: int = 100
+
+
+@attrs.define
+class Session:
+    """One websocket connection's state."""
+
+    remote: str
+    bucket: TokenBucket
+    admin: bool = False
+
+
+Method = Callable[[ActorContext, Session, dict[str, Any]], Awaitable[Any]]
+
+
+@attrs.frozen
+class ApiMethod:
+    handler: Method
+    admin: bool = True
+
+
+def token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+class ApiGateway:
+    name = NAME
+
+    def __init__(self, host: str, port: int, limits: ApiLimits) -> None:
+        self._host, self._port, self._limits = host, port, limits
+        self._connections = 0
+        self._token_digest: bytes | None = None
+        self._methods: dict[str, ApiMethod] = {
+            "auth.login": ApiMethod(self._login, admin=False),
+            "node.health": ApiMethod(_node_health, admin=False),
+            "node.status": ApiMethod(_node_status),
+            "audit.tail": ApiMethod(_audit_tail),
+        }
+
+    async def run(self, ctx: ActorContext, *, task_status: trio.TaskStatus[None]) -> None:
+        self._ctx, self._store = ctx, StoreClient(ctx)
+        self._token_digest = await self._store.kv_get(TOKEN_NAMESPACE, TOKEN_KEY)
+        if self._token_digest is None:
+            ctx.log.warning("no admin token in the store: admin methods refused (run milagro-node init)")
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(
+                lambda task_status: serve_websocket(
+                    self._serve_connection,
+                    self._host,
+                    self._port,
+                    None,
+                    max_message_size=self._limits.max_message_bytes,
+                    task_status=task_status,
+                )
+            )
+            host = f"[{self._host}]" if ":" in self._host else self._host
+            url = f"ws://{host}:{server.port}"
+            ctx.report(url=url, connections=0)
+            ctx.log.info("api listening", extra={"url": url})
+            task_status.started()
+
+    async def _serve_connection(self, request: WebSocketRequest) -> None:
+        remote = str(request.remote)
+        if self._connections >= self._limits.max_connections:
+            self._ctx.log.warning("api connection refused: too many", extra={"remote": remote})
+            await request.reject(503, body=b"too many connections")
+            return
+        session = Session(remote, TokenBucket(self._limits.requests_per_second, self._limits.burst))
+        session.admin = self._bearer_ok(request.headers)
+        ws = await request.accept()
+        self._connections += 1
+        self._ctx.report(connections=self._connections)
+        try:
+            await self._converse(ws, session)
+        finally:
+            self._connections -= 1
+            self._ctx.report(connections=self._connections)
+
+    async def _converse(self, ws: WebSocketConnection, session: Session) -> None:
+        while True:
+            try:
+                message = await ws.get_message()
+                reply = await self._answer(session, message)
+                if reply is not None:
+                    await ws.send_message(reply)
+            except ConnectionClosed:
+                return
+
+    async def _answer(self, session: Session, message: str | bytes) -> str | None:
+        try:
+            if not session.bucket.take(trio.current_time()):
+                raise jsonrpc.RpcError(jsonrpc.RATE_LIMITED, "too many requests on this connection")
+            request = jsonrpc.parse_request(message)
+            method = self._methods.get(request.method)
+            if method is None:
+                raise jsonrpc.RpcError(jsonrpc.METHOD_NOT_FOUND, f"no method {request.method!r}", id=request.id)
+            if method.admin and not session.admin:
+                raise jsonrpc.RpcError(jsonrpc.UNAUTHORIZED, "admin authentication required", id=request.id)
+            try:
+                value = await method.handler(self._ctx, session, request.params)
+            except ActorError as exc:
+                raise jsonrpc.RpcError(jsonrpc.NODE_ERROR, exc.message, id=request.id, data={"code": exc.code})
+            except jsonrpc.RpcError as exc:
+                exc.id = request.id
+                raise
+        except jsonrpc.RpcError as exc:
+            return exc.to_text()
+        return None if request.id is None else jsonrpc.result(request.id, value)
+
+    def _token_ok(self, token: Any) -> bool:
+        if self._token_digest is None or not isinstance(token, str):
+            return False
+        return hmac.compare_digest(token_digest(token), self._token_digest)
+
+    def _bearer_ok(self, headers: list[tuple[bytes, bytes]]) -> bool:
+        for name, value in headers:
+            if name.lower() == b"authorization" and value.startswith(b"Bearer "):
+                return self._token_ok(value[7:].decode("latin-1"))
+        return False
+
+    async def _login(self, ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+        if not self._token_ok(params.get("token")):
+            await self._store.audit("api.login-failed", remote=session.remote)
+            raise jsonrpc.RpcError(jsonrpc.UNAUTHORIZED, "wrong admin token")
+        session.admin = True
+        await self._store.audit("api.login", remote=session.remote)
+        return {"admin": True}
+
+
+async def _node_health(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+    actors = ctx.node_status()["actors"]
+    down = [a["name"] for a in actors if a["state"] != "running"]
+    return {"ok": not down, "down": down}
+
+
+async def _node_status(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+    return ctx.node_status()
+
+
+async def _audit_tail(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+    count = params.get("count", 20)
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 1000:
+        raise jsonrpc.RpcError(jsonrpc.INVALID_PARAMS, "count must be an integer from 1 to 1000")
+    entries = await StoreClient(ctx).audit_tail(count)
+    return [attrs.asdict(entry) for entry in entries]

@@ -1,0 +1,1 @@
+"""adapters layer (see milagro_node/__init__.py)."""

@@ -1,0 +1,1 @@
+"""cli layer (see milagro_node/__init__.py)."""

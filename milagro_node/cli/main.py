@@ -1,0 +1,153 @@
+"""``milagro-node``: the command line of a node.
+
+Exit status: 0 success, 1 the operation failed (node down, audit chain
+broken), 2 bad usage or bad configuration (the message names the file, the
+key and what is wrong).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import trio
+
+import milagro_node
+from milagro_node.adapters.sqlite_store import Store, StoreError
+from milagro_node.api_client import ApiCallError, ApiUnavailable, connect
+from milagro_node.runtime.config import ConfigError, NodeConfig, default_data_dir, load_node_config
+from milagro_node.runtime.federation import load_configured_federation
+from milagro_node.runtime.datadir import DataDir, initialise
+from milagro_node.runtime.logs import configure_logging
+
+from .tables import render_status
+
+
+class CliError(Exception):
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", type=Path, help=f"the node's data directory (default: {default_data_dir()})",
+                        default=argparse.SUPPRESS)
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS,
+                        help="node config file (default: <data dir>/node.toml)")
+    parser = argparse.ArgumentParser(prog="milagro-node", parents=[common],
+                                     description="Milagro Node: D-TA, M-Pin MFA and key custody peer node.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("init", parents=[common], help="create the data dir, config, store and admin token")
+    commands.add_parser("run", parents=[common], help="run the node until Ctrl-C / SIGTERM")
+    status = commands.add_parser("status", parents=[common], help="ask a running node for its status")
+    status.add_argument("--json", action="store_true", help="print the raw JSON status")
+    audit = commands.add_parser("audit", parents=[common], help="audit log tools")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    audit_commands.add_parser("verify", parents=[common], help="re-check the whole hash chain")
+    commands.add_parser("version", parents=[common], help="print the version")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> NodeConfig:
+    return load_node_config(getattr(args, "config", None), data_dir=getattr(args, "data_dir", None))
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    config = _config(args)
+    created = initialise(config.data_dir)
+    for item in created:
+        print(f"created {item}")
+    if not created:
+        print(f"{config.data_dir} is already initialised; nothing changed")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _config(args)
+    configure_logging(config.node.log_format, config.node.log_level)
+    load_configured_federation(config)  # a broken peers.toml stops the node here, not later
+    data = DataDir(config.data_dir)
+    if not data.db.exists():
+        raise CliError(f"{config.data_dir} is not initialised: run milagro-node init --data-dir {config.data_dir}", 2)
+    from milagro_node.runtime.node import serve  # imported late: `status` need not load the actors
+
+    trio.run(serve, config)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    config = _config(args)
+    data = DataDir(config.data_dir)
+    run = data.read_run_file() or {}
+    url = run.get("api") or f"ws://{config.api.listen}"
+    token = os.environ.get("MILAGRO_ADMIN_TOKEN")
+    if token is None:
+        try:
+            token = data.read_admin_token()
+        except OSError as exc:
+            raise CliError(f"cannot read the admin token ({exc.strerror}: {data.admin_token}); "
+                           "set MILAGRO_ADMIN_TOKEN or pass the node's --data-dir", 2) from None
+
+    async def ask() -> Any:
+        async with connect(url, token=token) as api:
+            return await api.call("node.status")
+
+    try:
+        status = trio.run(ask)
+    except ApiCallError as exc:
+        raise CliError(f"the node at {url} refused: {exc.message}") from None
+    except ApiUnavailable as exc:
+        raise CliError(f"{exc}; is the node running?") from None
+    print(json.dumps(status, indent=2) if args.json else render_status(status))
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    config = _config(args)
+    db = DataDir(config.data_dir).db
+    if not db.exists():
+        raise CliError(f"no store at {db}: is {config.data_dir} a node's data dir?", 2)
+    try:
+        store = Store.open(db)
+    except StoreError as exc:
+        raise CliError(f"cannot open the store: {exc}") from None
+    try:
+        verdict = store.audit_verify()
+    finally:
+        store.close()
+    if verdict.ok:
+        print(f"audit chain ok: {verdict.checked} entries verified")
+        return 0
+    print(f"audit chain BROKEN at entry {verdict.first_bad_seq}: {verdict.reason}", file=sys.stderr)
+    return 1
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    print(f"milagro-node {milagro_node.__version__}")
+    return 0
+
+
+COMMANDS = {"init": cmd_init, "run": cmd_run, "status": cmd_status, "audit": cmd_audit, "version": cmd_version}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"milagro-node: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except CliError as exc:
+        print(f"milagro-node: {exc}", file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

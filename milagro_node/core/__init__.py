@@ -1,0 +1,1 @@
+"""core layer (see milagro_node/__init__.py)."""

@@ -1,0 +1,1 @@
+"""runtime layer (see milagro_node/__init__.py)."""

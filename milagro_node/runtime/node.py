@@ -1,0 +1,106 @@
+"""A running node: its actors, its status, and a clean shutdown on a signal.
+
+`Node` wires the actors for a config into a `Supervisor`; `serve` runs it
+until SIGINT or SIGTERM, then cancels everything (actors close their
+resources in shielded, time-bounded cleanups) so the process exits with
+status 0 within the configured grace.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from typing import Any
+
+import trio
+
+import milagro_node
+from actors.api_gateway import ApiGateway, ApiLimits
+from actors.store import StoreActor
+from milagro_node import secret_memory
+
+from .config import NodeConfig
+from .datadir import DataDir
+from .supervisor import ActorSpec, Supervisor
+
+log = logging.getLogger("milagro_node.node")
+
+
+def actor_specs(config: NodeConfig) -> list[ActorSpec]:
+    data = DataDir(config.data_dir)
+    limits = ApiLimits(
+        max_message_bytes=config.api.max_message_bytes,
+        max_connections=config.api.max_connections,
+        requests_per_second=config.api.requests_per_second,
+        burst=config.api.burst,
+    )
+    return [
+        ActorSpec("store", lambda: StoreActor(data.db)),
+        ActorSpec("api-gateway", lambda: ApiGateway(config.api.host, config.api.port, limits), needs=("store",)),
+    ]
+
+
+class Node:
+    def __init__(self, config: NodeConfig, specs: list[ActorSpec] | None = None) -> None:
+        self.config = config
+        self.data = DataDir(config.data_dir)
+        self.started_at = time.time()
+        self.supervisor = Supervisor(
+            actor_specs(config) if specs is None else specs,
+            mailbox_size=config.limits.mailbox_size,
+            request_timeout=config.limits.request_timeout,
+            node_status=self.status,
+            settings=config,
+        )
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "version": milagro_node.__version__,
+            "name": self.config.node.name,
+            "roles": list(self.config.node.roles),
+            "pid": os.getpid(),
+            "data_dir": str(self.config.data_dir),
+            "uptime_s": round(time.time() - self.started_at, 3),
+            "actors": self.supervisor.snapshot(),
+            "secret_memory": secret_memory.memory_status(),
+        }
+
+    def api_url(self) -> str | None:
+        ctx = self.supervisor.states["api-gateway"].ctx
+        return ctx.info.get("url") if ctx else None
+
+    async def run(self, *, task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.supervisor.run)
+            self.data.write_run_file({"pid": os.getpid(), "api": self.api_url(), "started": self.started_at})
+            task_status.started(self)
+
+
+async def serve(config: NodeConfig) -> None:
+    """Run a node until SIGINT/SIGTERM; return after a clean shutdown."""
+    node = Node(config)
+    try:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(node.run)
+                _announce(node)
+                async for signum in signals:
+                    log.info("stopping", extra={"signal": signal.Signals(signum).name})
+                    nursery.cancel_scope.cancel()
+                    break
+    finally:
+        node.data.run_file.unlink(missing_ok=True)
+    log.info("stopped")
+
+
+def _announce(node: Node) -> None:
+    url = node.api_url()
+    log.info("node ready", extra={"api": url, "data_dir": str(node.config.data_dir)})
+    print(
+        f"milagro-node {milagro_node.__version__} ready: API {url} "
+        f"(admin token in {node.data.admin_token}); "
+        f"status: milagro-node status --data-dir {node.config.data_dir}",
+        flush=True,
+    )

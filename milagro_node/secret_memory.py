@@ -1,0 +1,290 @@
+"""Secret memory: the one type that holds keys, key shares and PINs.
+
+Where it sits: below the protocol cores. It depends only on the compiled
+``milagro_node._secmem`` extension (native/), so cores, adapters and actors
+may all import it.
+
+Why: a Python ``bytes`` object cannot be wiped (it is immutable, and copies of
+it end up all over the heap), cannot be kept out of swap or core dumps, and is
+compared with an early-exit ``==``. ``SecretBytes`` keeps its content in a
+separate mmap'd region that is locked in RAM when the kernel allows it
+(``mlock``), excluded from core dumps, zeroed in forked children, compared in
+constant time, and zeroed when closed or collected.
+
+If ``mlock`` is refused (RLIMIT_MEMLOCK is small for non-root users and in
+many containers) the node keeps running with unlocked-but-wiped memory, logs
+one warning per process and reports it in ``memory_status()``.
+
+A secret has one owner; the type is not meant to be shared across threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from typing import Iterator
+
+try:
+    from milagro_node._secmem import ffi, lib
+except ImportError as exc:
+    raise ImportError(
+        "milagro_node._secmem (the secret-memory extension) is not built: "
+        "run scripts/install.sh, or `python native/build.py` from the "
+        f"repository root ({exc})"
+    ) from exc
+
+__all__ = [
+    "SecretBytes",
+    "constant_time_equal",
+    "memory_status",
+    "wipe_buffer",
+]
+
+log = logging.getLogger(__name__)
+
+# Process-wide accounting for memory_status(). An RLock, because __del__ can
+# run from the garbage collector while this thread already holds the lock.
+_lock = threading.RLock()
+_live_secrets = 0
+_locked_bytes = 0
+_mlock_refused = False
+_warned_pid: int | None = None  # warn once per process, also after fork
+
+_MEMLOCK_WARNING = (
+    "secret memory is NOT locked in RAM: mlock was refused, so keys may be "
+    "swapped to disk (they are still wiped after use). Raise RLIMIT_MEMLOCK "
+    "for the node: `ulimit -l unlimited` (or a size in KiB) before starting "
+    "it, LimitMEMLOCK=infinity in its systemd unit, `--ulimit memlock=-1` for "
+    "docker/podman, or a memlock line in /etc/security/limits.conf"
+)
+
+
+def _note_refused() -> None:
+    global _mlock_refused, _warned_pid
+    with _lock:
+        _mlock_refused = True
+        if _warned_pid == os.getpid():
+            return
+        _warned_pid = os.getpid()
+    log.warning(_MEMLOCK_WARNING)
+
+
+def _pointer_to(data) -> tuple[object, int]:
+    """A C pointer to a contiguous bytes-like, without copying it."""
+    view = memoryview(data)  # TypeError for non-buffers (str, int, ...)
+    if not view.c_contiguous:
+        raise TypeError("secret memory needs a contiguous buffer")
+    return ffi.from_buffer(view), view.nbytes
+
+
+def wipe_buffer(buffer) -> None:
+    """Zero a writable bytes-like (bytearray, writable memoryview) in place.
+
+    Use it on the source after ``SecretBytes.copy_from(bytearray)``; an
+    immutable ``bytes`` cannot be wiped and raises TypeError.
+    """
+    view = memoryview(buffer)
+    if view.readonly or not view.c_contiguous:
+        raise TypeError("can only wipe a writable, contiguous buffer")
+    lib.secmem_wipe(ffi.from_buffer(view, require_writable=True), view.nbytes)
+
+
+def constant_time_equal(a, b) -> bool:
+    """Compare two secrets (bytes-likes or SecretBytes) in constant time.
+
+    Different lengths give False at once: only the lengths leak.
+    """
+    pa, na = a._pointer() if isinstance(a, SecretBytes) else _pointer_to(a)
+    pb, nb = b._pointer() if isinstance(b, SecretBytes) else _pointer_to(b)
+    if na != nb:
+        return False
+    return bool(lib.secmem_ct_equal(pa, pb, na))
+
+
+def memory_status() -> dict:
+    """Secret-memory state for ``node.status``; never includes content."""
+    with _lock:
+        return {
+            "mlock": "unlocked" if _mlock_refused else "locked",
+            "locked_bytes": _locked_bytes,
+            "secrets": _live_secrets,
+        }
+
+
+class SecretBytes:
+    """A fixed-size secret in locked, wiped-on-close memory.
+
+    ``SecretBytes(n)`` is n zero bytes to fill through ``view()``;
+    ``random(n)`` and ``copy_from(buffer)`` are the usual constructors.
+    Use it as a context manager so it is closed (wiped, unlocked, unmapped)
+    as soon as it is no longer needed; garbage collection closes it too.
+    """
+
+    __slots__ = ("_ptr", "_size", "_region", "_locked", "_views", "__weakref__")
+    __hash__ = None  # mutable and secret: hashing would leak and break
+
+    def __init__(self, size: int) -> None:
+        global _live_secrets, _locked_bytes
+        self._ptr = None  # set first, so __del__ works if allocation fails
+        if size < 0:
+            raise ValueError("secret size must be >= 0")
+        locked = ffi.new("int *")
+        ptr = lib.secmem_alloc(size, locked)
+        if ptr == ffi.NULL:
+            raise MemoryError(f"secret memory: mmap failed: {os.strerror(ffi.errno)}")
+        self._ptr = ptr
+        self._size = size
+        self._region = lib.secmem_region_size(size)
+        self._locked = bool(locked[0])
+        self._views = 0
+        with _lock:
+            _live_secrets += 1
+            if self._locked:
+                _locked_bytes += self._region
+        if not self._locked:
+            _note_refused()
+
+    @classmethod
+    def random(cls, size: int) -> SecretBytes:
+        """size bytes from getrandom(2), written straight into secret memory."""
+        secret = cls(size)
+        if lib.secmem_random(secret._ptr, size) != 0:
+            err = ffi.errno
+            secret.close()
+            raise OSError(err, f"getrandom failed: {os.strerror(err)}")
+        return secret
+
+    @classmethod
+    def copy_from(cls, buffer) -> SecretBytes:
+        """Copy a bytes-like into secret memory.
+
+        The source is left as it was: if it is a bytearray or writable
+        memoryview, wipe it with ``wipe_buffer()`` once copied. A ``bytes``
+        source cannot be wiped; avoid creating one for a secret at all.
+        """
+        src, size = _pointer_to(buffer)
+        secret = cls(size)
+        ffi.memmove(secret._ptr, src, size)
+        return secret
+
+    # -- state -------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def locked(self) -> bool:
+        """True if the pages are locked in RAM (mlock succeeded)."""
+        return self._locked
+
+    @property
+    def closed(self) -> bool:
+        return self._ptr is None
+
+    def _pointer(self) -> tuple[object, int]:
+        if self._ptr is None:
+            raise ValueError("secret is closed")
+        return self._ptr, self._size
+
+    # -- access ------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def view(self) -> Iterator[memoryview]:
+        """A writable memoryview of the secret, valid only inside the block.
+
+        The view is released at exit. Do not keep slices of it, or objects
+        built on it, past the block: they would point at freed memory.
+        """
+        ptr, size = self._pointer()
+        mv = memoryview(ffi.buffer(ptr, size))
+        self._views += 1
+        try:
+            yield mv
+        finally:
+            self._views -= 1
+            mv.release()  # BufferError if someone still holds an export
+
+    def reveal(self) -> bytes:
+        """Return the secret as an ordinary ``bytes`` object.
+
+        The escape hatch for libraries that only accept bytes. The copy it
+        makes cannot be wiped, locked or kept out of swap and lives until
+        the garbage collector reuses its memory: call it as late as possible,
+        on as little as possible, and never for logging.
+        """
+        ptr, size = self._pointer()
+        return ffi.buffer(ptr, size)[:]
+
+    def wipe(self) -> None:
+        """Zero the secret in place; it stays open and usable."""
+        if self._ptr is not None:
+            lib.secmem_wipe(self._ptr, self._size)
+
+    def close(self) -> None:
+        """Wipe, unlock and unmap. Idempotent."""
+        global _live_secrets, _locked_bytes
+        if self._ptr is None:
+            return
+        if self._views:
+            raise BufferError("cannot close a secret while a view() is open")
+        ptr, self._ptr = self._ptr, None
+        lib.secmem_free(ptr, self._size, int(self._locked))
+        with _lock:
+            _live_secrets -= 1
+            if self._locked:
+                _locked_bytes -= self._region
+        self._locked = False
+
+    def __enter__(self) -> SecretBytes:
+        self._pointer()  # refuse to enter a closed secret
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # At interpreter exit the module globals may already be gone; the
+        # kernel reclaims the mapping then anyway.
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # -- comparison and representation ---------------------------------------
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, SecretBytes):
+            try:
+                memoryview(other)
+            except TypeError:
+                return NotImplemented
+        return constant_time_equal(self, other)
+
+    def __repr__(self) -> str:
+        if self._ptr is None:
+            return f"<SecretBytes {self._size} bytes, closed>"
+        state = "locked" if self._locked else "unlocked"
+        return f"<SecretBytes {self._size} bytes, {state}>"
+
+    __str__ = __repr__
+
+    # -- refuse silent copies ------------------------------------------------
+
+    def __bytes__(self) -> bytes:
+        raise TypeError("bytes(secret) would make an unwipeable copy; "
+                        "use secret.reveal() if you really need bytes")
+
+    def __reduce__(self):
+        raise TypeError("SecretBytes cannot be pickled")
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("SecretBytes cannot be pickled")
+
+    def __copy__(self):
+        raise TypeError("SecretBytes cannot be copied; "
+                        "use SecretBytes.copy_from() inside view() if meant")
+
+    def __deepcopy__(self, memo):
+        raise TypeError("SecretBytes cannot be copied")

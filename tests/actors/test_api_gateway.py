@@ -1,0 +1,125 @@
+"""The API gateway over a real websocket on 127.0.0.1 (port 0) and a real SQLite store."""
+
+import json
+
+import pytest
+import trio
+from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
+
+from actors.api_gateway import TOKEN_KEY, TOKEN_NAMESPACE, ApiGateway, ApiLimits, token_digest
+from actors.store import StoreActor
+from milagro_node.adapters.sqlite_store import Store
+from milagro_node.api_client import ApiCallError, connect
+from milagro_node.runtime.supervisor import ActorSpec, Supervisor
+
+TOKEN = "mn_test-token-for-the-gateway"
+
+
+async def start_node(nursery, tmp_path, **limits):
+    db = tmp_path / "node.db"
+    with Store.open(db) as store:
+        store.kv_put(TOKEN_NAMESPACE, TOKEN_KEY, token_digest(TOKEN))
+    specs = [
+        ActorSpec("store", lambda: StoreActor(db)),
+        ActorSpec("api-gateway", lambda: ApiGateway("127.0.0.1", 0, ApiLimits(**limits)), ("store",)),
+    ]
+    sup = Supervisor(specs, node_status=lambda: {"actors": sup.snapshot()})
+    await nursery.start(sup.run)
+    return sup, sup.states["api-gateway"].ctx.info["url"]
+
+
+async def raw(ws, text):
+    await ws.send_message(text)
+    return json.loads(await ws.get_message())
+
+
+@pytest.fixture
+async def node(nursery, tmp_path):
+    return await start_node(nursery, tmp_path)
+
+
+async def test_admin_methods_need_the_token(node):
+    sup, url = node
+    async with connect(url) as api:
+        assert (await api.call("node.health"))["ok"] is True
+        with pytest.raises(ApiCallError) as refused:
+            await api.call("node.status")
+        assert refused.value.code == -32001
+        with pytest.raises(ApiCallError):
+            await api.call("auth.login", token="mn_wrong")
+        assert (await api.call("auth.login", token=TOKEN)) == {"admin": True}
+        status = await api.call("node.status")
+        assert [a["name"] for a in status["actors"]] == ["store", "api-gateway"]
+        tail = await api.call("audit.tail", count=10)
+    actions = [entry["action"] for entry in tail]
+    assert actions == ["api.login-failed", "api.login"]
+    assert TOKEN not in json.dumps(tail) and "mn_wrong" not in json.dumps(tail)
+
+
+async def test_bearer_token_in_the_handshake(node):
+    _, url = node
+    async with connect(url, token=TOKEN) as api:
+        assert (await api.call("node.status"))["actors"]
+    async with connect(url, token="mn_forged") as api:
+        with pytest.raises(ApiCallError) as refused:
+            await api.call("node.status")
+        assert refused.value.code == -32001
+
+
+async def test_malformed_requests_get_errors_and_the_connection_goes_on(node):
+    _, url = node
+    async with open_websocket_url(url) as ws:
+        assert (await raw(ws, "{not json"))["error"]["code"] == -32700
+        assert (await raw(ws, "[1, 2]"))["error"]["code"] == -32600
+        assert (await raw(ws, '{"jsonrpc": "1.0", "id": 1, "method": "x"}'))["error"]["code"] == -32600
+        assert (await raw(ws, '{"jsonrpc": "2.0", "id": 2, "method": "no.such"}'))["error"]["code"] == -32601
+        reply = await raw(ws, '{"jsonrpc": "2.0", "id": 3, "method": "auth.login", "params": [1]}')
+        assert reply["error"]["code"] == -32602 and reply["id"] == 3
+        await ws.send_message(b"\xff\xfe binary garbage")
+        assert json.loads(await ws.get_message())["error"]["code"] == -32700
+        reply = await raw(ws, '{"jsonrpc": "2.0", "id": 4, "method": "node.health"}')
+        assert reply["result"]["ok"] is True and reply["id"] == 4
+
+
+async def test_bad_params_for_admin_method(node):
+    _, url = node
+    async with connect(url, token=TOKEN) as api:
+        for count in (0, 5000, "ten", True):
+            with pytest.raises(ApiCallError) as bad:
+                await api.call("audit.tail", count=count)
+            assert bad.value.code == -32602
+
+
+async def test_oversized_message_closes_only_that_connection(nursery, tmp_path):
+    _, url = await start_node(nursery, tmp_path, max_message_bytes=1024)
+    async with connect(url) as other:
+        async with open_websocket_url(url) as ws:
+            await ws.send_message("x" * 5000)
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.get_message()
+            assert closed.value.reason.code == 1009
+        assert (await other.call("node.health"))["ok"] is True
+
+
+async def test_connection_limit(nursery, tmp_path):
+    _, url = await start_node(nursery, tmp_path, max_connections=2)
+    async with connect(url) as one, connect(url) as two:
+        with pytest.raises(ConnectionRejected) as refused:
+            async with open_websocket_url(url):
+                pass
+        assert refused.value.status_code == 503
+        assert (await one.call("node.health"))["ok"] and (await two.call("node.health"))["ok"]
+    await trio.sleep(0.05)
+    async with connect(url) as three:
+        assert (await three.call("node.health"))["ok"]
+
+
+async def test_rate_limit_per_connection(nursery, tmp_path):
+    _, url = await start_node(nursery, tmp_path, requests_per_second=1, burst=5)
+    async with connect(url) as greedy, connect(url) as polite:
+        for _ in range(5):
+            await greedy.call("node.health")
+        with pytest.raises(ApiCallError) as limited:
+            await greedy.call("node.health")
+        assert limited.value.code == -32002
+        assert (await polite.call("node.health"))["ok"]

@@ -1,0 +1,74 @@
+"""A whole node as a separate process: init, run, status, signals, restart on the same data dir."""
+
+import json
+import signal
+import sqlite3
+
+import pytest
+
+from testkit import start_node, stop
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def data_dir(tmp_path, cli):
+    d = tmp_path / "node"
+    assert cli("init", "--data-dir", d).returncode == 0
+    return d
+
+
+def test_run_status_and_clean_stop(data_dir, cli):
+    proc = start_node(data_dir)
+    try:
+        result = cli("status", "--data-dir", data_dir, "--json")
+        assert result.returncode == 0, result.stderr
+        status = json.loads(result.stdout)
+        assert {a["name"]: a["state"] for a in status["actors"]} == {"store": "running", "api-gateway": "running"}
+        assert status["roles"] == ["dta", "mfa", "custody"]
+        table = cli("status", "--data-dir", data_dir)
+        assert "api-gateway" in table.stdout and "running" in table.stdout
+    finally:
+        code, took = stop(proc)
+    assert code == 0
+    assert took < 5
+    assert not (data_dir / "run.json").exists()
+    stderr = proc.stderr.read()
+    assert "level=info logger=node msg=stopped" in stderr
+    assert (data_dir / "admin.token").read_text().strip() not in stderr
+
+
+def test_sigterm_and_rerun_reuses_the_data_dir(data_dir, cli):
+    token = (data_dir / "admin.token").read_text()
+    code, took = stop(start_node(data_dir), signal.SIGTERM)
+    assert code == 0 and took < 5
+    again = cli("init", "--data-dir", data_dir)
+    assert "already initialised" in again.stdout
+    proc = start_node(data_dir)
+    try:
+        assert cli("status", "--data-dir", data_dir).returncode == 0
+    finally:
+        assert stop(proc)[0] == 0
+    assert (data_dir / "admin.token").read_text() == token
+    verified = cli("audit", "verify", "--data-dir", data_dir)
+    assert verified.returncode == 0 and "audit chain ok" in verified.stdout
+
+
+def test_status_of_a_stopped_node_says_so(data_dir, cli):
+    result = cli("status", "--data-dir", data_dir)
+    assert result.returncode == 1
+    assert "is the node running?" in result.stderr
+
+
+def test_run_without_init_exits_2(tmp_path, cli):
+    result = cli("run", "--data-dir", tmp_path / "empty")
+    assert result.returncode == 2
+    assert "not initialised" in result.stderr and "milagro-node init" in result.stderr
+
+
+def test_tampered_audit_row_is_detected(data_dir, cli):
+    with sqlite3.connect(data_dir / "node.db") as db:
+        db.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 1")
+    result = cli("audit", "verify", "--data-dir", data_dir)
+    assert result.returncode == 1
+    assert "BROKEN at entry 1" in result.stderr

@@ -1,0 +1,39 @@
+"""Helpers shared by tests that run real node processes (imported by name: tests/ is on sys.path)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without MILAGRO_* variables, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MILAGRO_")}
+    env.update(extra)
+    return env
+
+
+def start_node(data_dir: Path, **env: str) -> subprocess.Popen:
+    """Start `milagro-node run` on an API port chosen by the OS; return once it is ready."""
+    proc = subprocess.Popen(
+        [str(BIN / "milagro-node"), "run", "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=clean_env(MILAGRO_API_LISTEN="127.0.0.1:0", **env),
+    )
+    line = proc.stdout.readline()  # the "ready" banner, or "" if it died first
+    if "ready" not in line:
+        proc.kill()
+        raise AssertionError(f"node did not start: {line!r} {proc.stderr.read()}")
+    return proc
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGINT) -> tuple[int, float]:
+    """Signal the node; return its exit status and how long it took to exit."""
+    started = time.monotonic()
+    proc.send_signal(sig)
+    code = proc.wait(timeout=10)
+    return code, time.monotonic() - started
