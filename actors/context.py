@@ -82,7 +82,8 @@ class ActorContext:
         A handler's return value is the reply; an `ActorError` it raises is
         replied as a failure and the loop goes on; anything else propagates
         (the actor crashes) with `in_flight` still set for the supervisor.
-        Requests whose deadline passed while queued are not started at all.
+        A request is abandoned at its deadline (the handler is cancelled), and
+        one whose deadline passed while it was queued is not started at all.
         """
         async for call in self.mailbox.inbox:
             if call.expired():
@@ -90,9 +91,13 @@ class ActorContext:
                 continue
             self.in_flight = call
             try:
-                result = await handle(call.request)
+                with trio.move_on_at(call.deadline) as scope:
+                    result = await handle(call.request)
             except ActorError as exc:
                 call.fail(exc.code, exc.message)
             else:
-                call.reply(result)
+                if scope.cancelled_caught:
+                    call.fail("deadline-exceeded", f"{self.name} gave up at the request's deadline")
+                else:
+                    call.reply(result)
             self.in_flight = None

@@ -39,15 +39,15 @@ import attrs
 from multiformats import CID
 
 from milagro_node.core.multiaddr import MultiaddrError, is_peer_id, parse_multiaddr
-from milagro_node.runtime.config import (
+from milagro_node.runtime.config import NodeConfig
+from milagro_node.runtime.config_fields import (
     ConfigError,
-    NodeConfig,
     _Invalid,  # check_roles raises it; package-internal
-    check_roles,
     read_toml,
     reject_unknown,
     toml_type,
 )
+from milagro_node.runtime.config_schema import check_roles
 
 __all__ = [
     "Federation",
