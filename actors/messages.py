@@ -49,6 +49,22 @@ class KvPut:
 
 
 @attrs.frozen
+class KvItems:
+    """Reply: every (key, value) of a namespace, sorted by key."""
+
+    namespace: str
+
+
+@attrs.frozen
+class KvBatch:
+    """Put `puts` (namespace, key, value) and delete `deletes` (namespace, key)
+    in one transaction: all of it lands or none. Reply: None."""
+
+    puts: tuple[tuple[str, str, bytes], ...]
+    deletes: tuple[tuple[str, str], ...] = ()
+
+
+@attrs.frozen
 class KvDelete:
     """Reply: None."""
 
@@ -78,3 +94,88 @@ class AuditTail:
 @attrs.frozen
 class AuditVerify:
     """Re-check the whole audit chain. Reply: an `AuditVerdict`."""
+
+
+# --- hsm worker (actor "hsm-worker"): the only user of PKCS#11 ---------------
+# Keys are named by their token label. Errors: ActorError with the codes of
+# actors.hsm_worker.session.HsmError (hsm-unavailable, hsm-pin, hsm-no-key, ...).
+
+
+@attrs.frozen
+class HsmGenerateKey:
+    """Create a key in the token. Reply: its public key (raw bytes) for key pairs, else None.
+
+    `kind`: "aes-256" (a KEK), "ed25519", "secp256k1" or "p256". Private and
+    secret keys are sensitive; non-extractable unless `extractable`.
+    """
+
+    label: str
+    kind: str
+    extractable: bool = False
+
+
+@attrs.frozen
+class HsmDestroyKey:
+    """Reply: None (also when there was no such key)."""
+
+    label: str
+
+
+@attrs.frozen
+class HsmHasKey:
+    """Reply: bool."""
+
+    label: str
+
+
+@attrs.frozen
+class HsmPublicKey:
+    """Reply: the raw public key of a key pair (32 bytes Ed25519, 65 bytes uncompressed EC)."""
+
+    label: str
+
+
+@attrs.frozen
+class HsmWrap:
+    """AES-256-GCM under the token key `kek`. Reply: nonce || ciphertext || tag."""
+
+    kek: str
+    secret: Any  # SecretBytes
+    aad: bytes
+
+
+@attrs.frozen
+class HsmUnwrap:
+    """Reply: the secret as SecretBytes; ``hsm-unwrap-failed`` if it does not authenticate."""
+
+    kek: str
+    wrapped: bytes
+    aad: bytes
+
+
+@attrs.frozen
+class HsmSign:
+    """Reply: an Ed25519 signature of `data`, or ECDSA r||s (low-S) of the 32-byte digest `data`."""
+
+    label: str
+    data: bytes
+
+
+@attrs.frozen
+class HsmDerive:
+    """ECDH with the token key `label`. Reply: the shared secret as SecretBytes."""
+
+    label: str
+    peer_public: bytes
+
+
+@attrs.frozen
+class HsmRandom:
+    """Reply: `size` random bytes from the token's generator, as SecretBytes."""
+
+    size: int
+
+
+@attrs.frozen
+class HsmHealth:
+    """Check the token now. Reply: a dict (state, token, serial, manufacturer, model, ...)."""

@@ -19,7 +19,9 @@ from milagro_node.adapters.sqlite_store import Store, StoreError
 
 from .context import ActorContext
 from .mailbox import ActorError
-from .messages import AuditAppend, AuditTail, AuditVerify, GetBlock, KvDelete, KvGet, KvPut, PutBlock
+from .messages import (
+    AuditAppend, AuditTail, AuditVerify, GetBlock, KvBatch, KvDelete, KvGet, KvItems, KvPut, PutBlock,
+)
 
 NAME = "store"
 
@@ -60,6 +62,10 @@ class StoreActor:
                 return await self._call(store.kv_put, namespace, key, value)
             case KvDelete(namespace, key):
                 return await self._call(store.kv_delete, namespace, key)
+            case KvItems(namespace):
+                return await self._call(store.kv_items, namespace)
+            case KvBatch(puts, deletes):
+                return await self._call(store.kv_batch, puts, deletes)
             case AuditAppend(actor, action, detail):
                 return await self._call(store.audit_append, actor, action, detail)
             case AuditTail(count):
@@ -89,6 +95,14 @@ class StoreClient:
 
     async def kv_delete(self, namespace: str, key: str) -> None:
         await self._ctx.ask(NAME, KvDelete(namespace, key))
+
+    async def kv_items(self, namespace: str) -> list[tuple[str, bytes]]:
+        return await self._ctx.ask(NAME, KvItems(namespace))
+
+    async def kv_batch(
+        self, puts: list[tuple[str, str, bytes]], deletes: list[tuple[str, str]] = ()
+    ) -> None:
+        await self._ctx.ask(NAME, KvBatch(tuple(puts), tuple(deletes)))
 
     async def audit(self, action: str, **detail: Any) -> None:
         """Record `action` by the calling actor. Never pass secrets in `detail`."""

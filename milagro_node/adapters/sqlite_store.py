@@ -23,7 +23,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import dag_cbor
@@ -254,6 +254,24 @@ class Store:
                 "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value",
                 (namespace, key, value),
             )
+
+    def kv_batch(
+        self,
+        puts: Iterable[tuple[str, str, bytes]],
+        deletes: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """Put and delete many keys in one transaction: all of it lands, or none."""
+        puts = [(ns, key, _check_bytes("value", value)) for ns, key, value in puts]
+        deletes = list(deletes)
+        for ns, key, *_ in (*puts, *deletes):
+            self._check_writable(ns, key)
+        with self._transaction() as conn:
+            conn.executemany(
+                "INSERT INTO kv (namespace, key, value) VALUES (?, ?, ?) "
+                "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value",
+                puts,
+            )
+            conn.executemany("DELETE FROM kv WHERE namespace = ? AND key = ?", deletes)
 
     def kv_delete(self, namespace: str, key: str) -> bool:
         """Delete one key; True if it existed."""

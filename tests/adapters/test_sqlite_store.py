@@ -302,3 +302,13 @@ def test_sigkill_during_writes_leaves_a_consistent_store(db: Path):
             for _, value in store.kv_items("crash"):
                 assert store.has_block(value.decode())
         assert raw_sql(db, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_kv_batch_is_all_or_nothing(tmp_path):
+    with Store.open(tmp_path / "b.db") as store:
+        store.kv_put("ns", "gone", b"x")
+        store.kv_batch([("ns", "a", b"1"), ("ns", "b", b"2")], [("ns", "gone")])
+        assert store.kv_items("ns") == [("a", b"1"), ("b", b"2")]
+        with pytest.raises(StoreError):
+            store.kv_batch([("ns", "c", b"3"), ("audit", "head", b"forged")])
+        assert store.kv_items("ns") == [("a", b"1"), ("b", b"2")]

@@ -1,0 +1,64 @@
+"""One long-lived OS thread that runs blocking calls for a trio task, in order.
+
+Some libraries must only ever be called from one thread (two threads calling
+SoftHSM at once crashed the process), and their calls block: `DedicatedThread`
+runs each call there and wakes the awaiting task when it returns, so the trio
+loop keeps running meanwhile.
+
+Cancellation: the awaiting task may give up (its deadline passed); the call
+still finishes in the thread and its result is dropped. `busy` tells whether a
+call is still running, so an owner can refuse new work while a device hangs
+instead of queueing behind it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import outcome
+import trio
+
+
+class DedicatedThread:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        # Each counter is written by one thread only, so no lock is needed.
+        self._submitted = 0
+        self._finished = 0
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def busy(self) -> bool:
+        return self._submitted != self._finished
+
+    def _loop(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            job()
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` in the thread; return its result or raise its error."""
+        token = trio.lowlevel.current_trio_token()
+        done = trio.Event()
+        result: list[outcome.Outcome[Any]] = []
+
+        def job() -> None:
+            result.append(outcome.capture(fn, *args))
+            self._finished += 1
+            try:
+                token.run_sync_soon(done.set)
+            except trio.RunFinishedError:
+                pass  # trio has exited; nobody is waiting
+
+        self._submitted += 1
+        self._jobs.put(job)
+        await done.wait()
+        return result[0].unwrap()
+
+    def stop(self) -> None:
+        """Let the thread exit once its queued calls are done (does not wait)."""
+        self._jobs.put(None)

@@ -1,0 +1,140 @@
+"""The hsm-worker actor: serves PKCS#11 operations from one dedicated thread.
+
+Resource handling: every PKCS#11 call runs in one `DedicatedThread`, so the
+trio loop never blocks on the HSM and the module never sees two threads. A
+request is abandoned at its deadline; while an abandoned call still runs in
+the thread, new requests are refused at once (``hsm-unavailable``) instead of
+queueing behind a hung device.
+
+Error handling: the actor always starts, even when the token is missing, so
+the rest of the node serves on. A lost token or session is reopened on a
+later request (at most one attempt per `RETRY_S`), which is how the node
+recovers when the token comes back. A refused PIN is never retried (a real
+HSM locks a PIN after a few tries): the state stays ``pin-refused`` until the
+node restarts with a fixed PIN. node.status shows the state under this actor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from ..context import ActorContext
+from ..dedicated_thread import DedicatedThread
+from ..mailbox import ActorError
+from ..messages import (
+    HsmDerive, HsmDestroyKey, HsmGenerateKey, HsmHasKey, HsmHealth, HsmPublicKey, HsmRandom, HsmSign,
+    HsmUnwrap, HsmWrap,
+)
+from .session import HsmError, HsmTarget, Pkcs11Session
+
+NAME = "hsm-worker"
+RETRY_S = 1.0
+PIN_CODES = ("hsm-pin", "hsm-pin-locked")
+
+
+def operation(request: Any) -> Callable[[Pkcs11Session], Any]:
+    """The session call that serves `request` (run in the HSM thread)."""
+    match request:
+        case HsmGenerateKey(label, kind, extractable):
+            return lambda s: s.generate_key(label, kind, extractable=extractable)
+        case HsmDestroyKey(label):
+            return lambda s: s.destroy_key(label)
+        case HsmHasKey(label):
+            return lambda s: s.has_key(label)
+        case HsmPublicKey(label):
+            return lambda s: s.public_key(label)
+        case HsmWrap(kek, secret, aad):
+            return lambda s: s.wrap(kek, secret, aad)
+        case HsmUnwrap(kek, wrapped, aad):
+            return lambda s: s.unwrap(kek, wrapped, aad)
+        case HsmSign(label, data):
+            return lambda s: s.sign(label, data)
+        case HsmDerive(label, peer_public):
+            return lambda s: s.derive(label, peer_public)
+        case HsmRandom(size):
+            return lambda s: s.random(size)
+        case HsmHealth():
+            return lambda s: (s.probe(), s.info())[1]
+    raise ActorError("bad-request", f"the hsm-worker does not handle {type(request).__name__}")
+
+
+class HsmWorker:
+    name = NAME
+
+    def __init__(self, target: Callable[[], HsmTarget]) -> None:
+        self._target = target  # read at each (re)connect: the PIN source may change
+        self._session: Pkcs11Session | None = None
+        self._refused: HsmError | None = None
+        self._last_error: HsmError | None = None
+        self._next_attempt = -float("inf")
+        self._reconnecting = False
+
+    async def run(self, ctx: ActorContext, *, task_status: trio.TaskStatus[None]) -> None:
+        self._ctx = ctx
+        self._thread = DedicatedThread(NAME)
+        try:
+            try:
+                await self._connect()
+            except HsmError:
+                pass  # logged and reported; the node starts anyway
+            task_status.started()
+            await ctx.serve(self._handle)
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(2):
+                await self._drop_session()
+            self._thread.stop()
+
+    async def _handle(self, request: Any) -> Any:
+        op = operation(request)
+        if self._thread.busy:
+            raise ActorError("hsm-unavailable", "the HSM has not yet answered an earlier call")
+        try:
+            if self._session is None:
+                await self._connect()
+            assert self._session is not None
+            return await self._thread.run(op, self._session)
+        except HsmError as exc:
+            if exc.lost:
+                await self._lost(exc)
+            raise ActorError(exc.code, exc.message) from None
+
+    async def _connect(self) -> None:
+        if self._refused is not None:
+            raise self._refused
+        now = trio.current_time()
+        if now < self._next_attempt and self._last_error is not None:
+            raise HsmError(self._last_error.code, f"{self._last_error.message} (retrying in {RETRY_S:g}s)")
+        self._next_attempt = now + RETRY_S
+        try:
+            target = self._target()
+            self._session = await self._thread.run(
+                lambda: Pkcs11Session.open(target, rescan=self._reconnecting))
+        except HsmError as exc:
+            self._last_error = exc
+            if exc.code in PIN_CODES:
+                self._refused = exc
+            self._report("pin-refused" if exc.code in PIN_CODES else "unavailable", exc)
+            self._ctx.log.error("hsm unavailable", extra={"code": exc.code, "reason": exc.message})
+            raise
+        self._last_error = None
+        info = await self._thread.run(self._session.info)
+        self._report("ok", None, token=info["token"], serial=info["serial"], model=info["model"])
+        self._ctx.log.info("hsm session open", extra={"token": info["token"], "model": info["model"]})
+
+    async def _lost(self, exc: HsmError) -> None:
+        self._ctx.log.error("hsm session lost", extra={"code": exc.code, "reason": exc.message})
+        self._last_error = exc
+        self._report("unavailable", exc)
+        await self._drop_session()
+        self._reconnecting = True
+
+    async def _drop_session(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and not self._thread.busy:
+            await self._thread.run(session.close)
+
+    def _report(self, state: str, error: HsmError | None, **info: Any) -> None:
+        self._ctx.report(hsm=state, hsm_error=None if error is None else error.message, **info)
