@@ -31,7 +31,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   echo "install.sh: installing Debian packages: ${missing[*]}"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if ! out=$(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" 2>&1); then
+    echo "$out" >&2
+    exit 1
+  fi
 fi
 
 python=${PYTHON:-python3}
@@ -40,10 +43,13 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 
-# Re-run pip only when what we ask for changed since the last successful install.
+# Re-run pip only when what we ask for changed since the last successful install
+# (an install with test dependencies also serves a plain one).
 stamp=.venv/.milagro-installed
-wanted="$(cat constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1) $extras"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+inputs=$(cat constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+wanted="$inputs $extras"
+installed=$(cat "$stamp" 2>/dev/null || true)
+if [ "$installed" != "$wanted" ] && [ "$installed" != "$inputs [test]" ]; then
   echo "install.sh: installing Python packages${extras:+ with $extras}"
   .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".$extras"
   echo "$wanted" > "$stamp"
