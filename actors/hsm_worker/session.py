@@ -79,22 +79,31 @@ class HsmTarget:
         return f"HsmTarget({self.describe()})"
 
 
-_libraries: dict[str, Any] = {}
+_libraries: dict[str, tuple[Any, tuple[tuple[str, str], ...]]] = {}
 
 
-def _library(target: HsmTarget) -> Any:
-    """One loaded module per path per process (C_Initialize may run only once)."""
+def _library(target: HsmTarget, *, rescan: bool = False) -> Any:
+    """One loaded module per path per process (C_Initialize may run only once).
+
+    The module reads its environment (SoftHSM: SOFTHSM2_CONF) at C_Initialize,
+    so a target with another environment, or a rescan after a token went away,
+    re-initialises it; sessions opened before are invalid after that.
+    """
+    path = str(target.module)
+    if not target.module.exists():
+        raise HsmError("hsm-unavailable", f"PKCS#11 module {path} does not exist")
     for name, value in target.env:
         os.environ[name] = value
-    path = str(target.module)
-    if path not in _libraries:
-        if not target.module.exists():
-            raise HsmError("hsm-unavailable", f"PKCS#11 module {path} does not exist")
-        try:
-            _libraries[path] = pkcs11.lib(path)
-        except (OSError, pkcs11.PKCS11Error, RuntimeError) as exc:
-            raise HsmError("hsm-unavailable", f"cannot load PKCS#11 module {path} ({type(exc).__name__})") from None
-    return _libraries[path]
+    try:
+        if path not in _libraries:
+            _libraries[path] = (pkcs11.lib(path), target.env)
+        lib, env = _libraries[path]
+        if rescan or env != target.env:
+            lib.reinitialize()
+            _libraries[path] = (lib, target.env)
+    except (OSError, pkcs11.PKCS11Error, RuntimeError) as exc:
+        raise HsmError("hsm-unavailable", f"cannot load PKCS#11 module {path} ({type(exc).__name__})") from None
+    return lib
 
 
 class Pkcs11Session:
@@ -108,10 +117,8 @@ class Pkcs11Session:
 
     @classmethod
     def open(cls, target: HsmTarget, *, rescan: bool = False) -> Pkcs11Session:
-        lib = _library(target)
+        lib = _library(target, rescan=rescan)  # a rescan forgets a token that went away
         try:
-            if rescan:
-                lib.reinitialize()  # forget slots and sessions of a token that went away
             token = lib.get_token(token_label=target.token_label, token_serial=_serial(target))
         except (pkcs11.NoSuchToken, pkcs11.MultipleTokensReturned, pkcs11.PKCS11Error) as exc:
             raise HsmError("hsm-unavailable", f"no usable {target.describe()} ({type(exc).__name__})") from None
