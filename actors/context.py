@@ -30,6 +30,7 @@ class Actor(Protocol):
 
 
 Handler = Callable[[Any], Awaitable[Any]]
+BatchHandler = Callable[[list[Any]], Awaitable[list[Any]]]
 
 
 class ActorContext:
@@ -50,7 +51,7 @@ class ActorContext:
         self.request_timeout = request_timeout
         self.settings = settings
         self.info: dict[str, Any] = {}
-        self.in_flight: Call | None = None
+        self.in_flight: list[Call] = []
         self._mailboxes = mailboxes
         self._node_status = node_status
 
@@ -85,19 +86,70 @@ class ActorContext:
         A request is abandoned at its deadline (the handler is cancelled), and
         one whose deadline passed while it was queued is not started at all.
         """
-        async for call in self.mailbox.inbox:
-            if call.expired():
-                call.fail("deadline-exceeded", f"{self.name} got the request after its deadline")
-                continue
-            self.in_flight = call
+
+        async def one(requests: list[Any]) -> list[Any]:
             try:
-                with trio.move_on_at(call.deadline) as scope:
-                    result = await handle(call.request)
+                return [await handle(requests[0])]
             except ActorError as exc:
-                call.fail(exc.code, exc.message)
-            else:
-                if scope.cancelled_caught:
-                    call.fail("deadline-exceeded", f"{self.name} gave up at the request's deadline")
+                return [exc]
+
+        await self.serve_batches(one, max_batch=1)
+
+    async def serve_batches(self, handle_batch: BatchHandler, *, max_batch: int, pipeline: int = 1) -> None:
+        """Like `serve`, but hand the handler every queued request at once (up to
+        `max_batch`), for actors whose per-call cost is a thread hop worth sharing.
+
+        `handle_batch` returns one outcome per request: a reply value, or an
+        `ActorError` instance to reply as a failure. The batch is abandoned at
+        the latest deadline among its requests. With `pipeline` > 1, up to that
+        many batches are handled at once (the handler keeps them in order, e.g.
+        in one thread), so the next batch is ready when the previous one ends.
+        """
+        slots = trio.Semaphore(pipeline)
+        async with trio.open_nursery() as nursery:
+            while True:
+                await slots.acquire()  # before taking requests out: back-pressure stays in the mailbox
+                try:
+                    live = await self._next_batch(max_batch)
+                except trio.EndOfChannel:
+                    return
+                if pipeline == 1:  # no task per batch for the many actors that serve one at a time
+                    await self._handle_batch(handle_batch, live, slots)
                 else:
-                    call.reply(result)
-            self.in_flight = None
+                    nursery.start_soon(self._handle_batch, handle_batch, live, slots)
+
+    async def _next_batch(self, max_batch: int) -> list[Call]:
+        """Wait for requests; return those queued (up to `max_batch`) still within their deadline."""
+        while True:
+            calls = [await self.mailbox.inbox.receive()]
+            while len(calls) < max_batch:
+                try:
+                    calls.append(self.mailbox.inbox.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            live = []
+            for call in calls:
+                if call.expired():
+                    call.fail("deadline-exceeded", f"{self.name} got the request after its deadline")
+                else:
+                    live.append(call)
+            if live:
+                return live
+
+    async def _handle_batch(self, handle_batch: BatchHandler, live: list[Call], slots: trio.Semaphore) -> None:
+        self.in_flight.extend(live)
+        try:
+            with trio.move_on_at(max(call.deadline for call in live)):
+                outcomes = await handle_batch([call.request for call in live])
+                for call, outcome in zip(live, outcomes, strict=True):
+                    if isinstance(outcome, ActorError):
+                        call.fail(outcome.code, outcome.message)
+                    else:
+                        call.reply(outcome)
+            for call in live:  # replied calls ignore this; abandoned ones learn why
+                call.fail("deadline-exceeded", "the actor gave up at the request's deadline")
+        finally:
+            slots.release()
+        # Not reached after a crash: the supervisor answers what is left in in_flight.
+        done = set(map(id, live))
+        self.in_flight = [call for call in self.in_flight if id(call) not in done]

@@ -6,15 +6,16 @@ runs each call there and wakes the awaiting task when it returns, so the trio
 loop keeps running meanwhile.
 
 Cancellation: the awaiting task may give up (its deadline passed); the call
-still finishes in the thread and its result is dropped. `busy` tells whether a
-call is still running, so an owner can refuse new work while a device hangs
-instead of queueing behind it.
+still finishes in the thread and its result is dropped. `running_for` tells
+how long the current call has run, so an owner can refuse new work while a
+device hangs instead of queueing behind it.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,7 @@ class DedicatedThread:
         # Each counter is written by one thread only, so no lock is needed.
         self._submitted = 0
         self._finished = 0
+        self._started_at: float | None = None  # monotonic start of the running call
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -36,9 +38,16 @@ class DedicatedThread:
     def busy(self) -> bool:
         return self._submitted != self._finished
 
+    def running_for(self) -> float:
+        """Seconds the current call has been running (0 when idle)."""
+        started = self._started_at
+        return 0.0 if started is None else time.monotonic() - started
+
     def _loop(self) -> None:
         while (job := self._jobs.get()) is not None:
+            self._started_at = time.monotonic()
             job()
+            self._started_at = None
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(*args)`` in the thread; return its result or raise its error."""

@@ -2,8 +2,8 @@
 
 Every actor owns one bounded mailbox (a trio memory channel, so a busy actor
 pushes back on its callers instead of queueing without end). A *request* is a
-frozen attrs message wrapped in a `Call` that carries its own reply channel and
-an absolute deadline; the caller waits for exactly one reply or the deadline.
+frozen attrs message wrapped in a `Call` that carries its absolute deadline and
+the task awaiting the reply; the caller waits for exactly one reply or the deadline.
 
 Replies are either a value or a `Failure`; callers see a `Failure` as an
 `ActorError`, whose `code` is one of the codes listed in docs/errors.md. An
@@ -21,6 +21,7 @@ import math
 from typing import Any
 
 import attrs
+import outcome
 import trio
 
 
@@ -44,33 +45,50 @@ class Failure:
     message: str
 
 
-@attrs.frozen(eq=False)
 class Call:
-    """A request in a mailbox: the message, where to reply, and until when.
+    """A request in a mailbox: the message, its deadline, and where its reply goes.
 
-    The reply channel has room for one value, so replying never blocks the
-    actor; a caller that gave up has closed its end and the reply is dropped.
+    Replying wakes the waiting caller directly (no channel per request: a round
+    trip is most of an actor's overhead on fast operations). Only the first
+    reply counts. A reply that comes before the caller is parked is kept for
+    it; a caller that gave up has abandoned the call and later replies are dropped.
     """
 
-    request: Any
-    reply_to: trio.MemorySendChannel[Any] | None
-    deadline: float
+    __slots__ = ("request", "deadline", "_waiter", "_result", "_done")
+
+    def __init__(self, request: Any, deadline: float) -> None:
+        self.request = request
+        self.deadline = deadline
+        self._waiter: trio.lowlevel.Task | None = None
+        self._result: Any = None
+        self._done = False
 
     def expired(self) -> bool:
         return trio.current_time() >= self.deadline
 
     def reply(self, value: Any) -> None:
-        if self.reply_to is None:
+        if self._done:
             return
-        try:
-            self.reply_to.send_nowait(value)
-        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # the caller gave up (deadline or cancellation); nobody to tell
-        finally:
-            self.reply_to.close()
+        self._done = True
+        if self._waiter is None:
+            self._result = value
+        else:
+            waiter, self._waiter = self._waiter, None
+            trio.lowlevel.reschedule(waiter, outcome.Value(value))
 
     def fail(self, code: str, message: str) -> None:
         self.reply(Failure(code, message))
+
+    async def wait(self) -> Any:
+        if self._done:
+            return self._result
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            self._waiter, self._done = None, True  # cancelled: drop any later reply
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        self._waiter = trio.lowlevel.current_task()
+        return await trio.lowlevel.wait_task_rescheduled(abort)
 
 
 class Mailbox:
@@ -96,11 +114,11 @@ class Mailbox:
 
         Waiting for room in a full mailbox counts against the same deadline.
         """
-        reply_send, reply_receive = trio.open_memory_channel[Any](1)
         deadline = trio.current_time() + timeout
-        with reply_receive, trio.move_on_at(deadline):
-            await self._send.send(Call(request, reply_send, deadline))
-            result = await reply_receive.receive()
+        with trio.move_on_at(deadline):
+            call = Call(request, deadline)
+            await self._send.send(call)
+            result = await call.wait()
             if isinstance(result, Failure):
                 raise ActorError(result.code, result.message)
             return result
@@ -111,4 +129,4 @@ class Mailbox:
 
     async def tell(self, message: Any) -> None:
         """Send a message that wants no reply (waits for room, never forever)."""
-        await self._send.send(Call(message, None, math.inf))
+        await self._send.send(Call(message, math.inf))

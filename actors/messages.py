@@ -179,3 +179,59 @@ class HsmRandom:
 @attrs.frozen
 class HsmHealth:
     """Check the token now. Reply: a dict (state, token, serial, manufacturer, model, ...)."""
+
+
+# --- keystore (actor "keystore"): every secret at rest, wrapped under the node KEK ---
+# Kinds and sizes: milagro_node.core.keystore.KINDS. Errors: ActorError with the codes of
+# milagro_node.core.keystore.KeystoreError (keystore-no-key, keystore-bad-kind, ...), or the
+# hsm-* / store-error code when the HSM or the store cannot serve.
+
+
+@attrs.frozen
+class KeyPut:
+    """Keep `secret` (an open SecretBytes, still the caller's) under `key_id`. Reply: None.
+
+    ``keystore-exists`` if the key id is taken, unless `replace`.
+    """
+
+    key_id: str
+    kind: str
+    secret: Any  # SecretBytes
+    replace: bool = False
+
+
+@attrs.frozen
+class KeyGenerate:
+    """Keep a random secret drawn from the HSM (`size` defaults to the kind's). Reply: None."""
+
+    key_id: str
+    kind: str
+    size: int | None = None
+
+
+@attrs.frozen
+class KeyGet:
+    """Reply: the secret as SecretBytes, owned by the caller (close it when done).
+
+    ``keystore-bad-kind`` if the key holds another kind of secret.
+    """
+
+    key_id: str
+    kind: str
+
+
+@attrs.frozen
+class KeyDelete:
+    """Forget a key for good. Reply: None."""
+
+    key_id: str
+
+
+@attrs.frozen
+class KeyList:
+    """Reply: [(key_id, kind, kek_version)] sorted by key id; no secret values."""
+
+
+@attrs.frozen
+class KekRotate:
+    """Re-wrap every key under a new KEK in one transaction. Reply: the new KEK version."""

@@ -3,8 +3,10 @@
 Resource handling: every PKCS#11 call runs in one `DedicatedThread`, so the
 trio loop never blocks on the HSM and the module never sees two threads. A
 request is abandoned at its deadline; while an abandoned call still runs in
-the thread, new requests are refused at once (``hsm-unavailable``) instead of
-queueing behind a hung device.
+the thread for more than `HUNG_S`, new requests are refused at once
+(``hsm-unavailable``) instead of queueing behind a hung device. Queued requests
+go to the thread in batches, two batches in flight, so the thread never waits
+for the trio side (python-pkcs11 releases the GIL inside PKCS#11 calls).
 
 Error handling: the actor always starts, even when the token is missing, so
 the rest of the node serves on. A lost token or session is reopened on a
@@ -32,6 +34,9 @@ from .session import HsmError, HsmTarget, Pkcs11Session
 
 NAME = "hsm-worker"
 RETRY_S = 1.0
+MAX_BATCH = 64  # queued requests served by one trip to the HSM thread
+PIPELINE = 2  # batches in flight: the next is queued in the thread while one runs
+HUNG_S = 5.0  # a PKCS#11 call running this long means the device hangs
 PIN_CODES = ("hsm-pin", "hsm-pin-locked")
 
 
@@ -61,6 +66,16 @@ def operation(request: Any) -> Callable[[Pkcs11Session], Any]:
     raise ActorError("bad-request", f"the hsm-worker does not handle {type(request).__name__}")
 
 
+def _apply(op: Any, session: Pkcs11Session) -> Any:
+    """Run one operation in the HSM thread; its HsmError is its outcome."""
+    if isinstance(op, ActorError):
+        return op
+    try:
+        return op(session)
+    except HsmError as exc:
+        return exc
+
+
 class HsmWorker:
     name = NAME
 
@@ -75,31 +90,42 @@ class HsmWorker:
     async def run(self, ctx: ActorContext, *, task_status: trio.TaskStatus[None]) -> None:
         self._ctx = ctx
         self._thread = DedicatedThread(NAME)
+        self._connecting = trio.Lock()  # pipelined batches must not open two sessions
         try:
             try:
                 await self._connect()
             except HsmError:
                 pass  # logged and reported; the node starts anyway
             task_status.started()
-            await ctx.serve(self._handle)
+            await ctx.serve_batches(self._handle_batch, max_batch=MAX_BATCH, pipeline=PIPELINE)
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(2):
                 await self._drop_session()
             self._thread.stop()
 
-    async def _handle(self, request: Any) -> Any:
-        op = operation(request)
-        if self._thread.busy:
-            raise ActorError("hsm-unavailable", "the HSM has not yet answered an earlier call")
-        try:
+    async def _handle_batch(self, requests: list[Any]) -> list[Any]:
+        """Serve queued requests in one trip to the HSM thread (the hop costs more
+        than a wrap), each with its own outcome."""
+        ops = []
+        for request in requests:
+            try:
+                ops.append(operation(request))
+            except ActorError as exc:
+                ops.append(exc)
+        if self._thread.running_for() > HUNG_S:
+            return [ActorError("hsm-unavailable", f"the HSM has not answered for {HUNG_S:g}s")] * len(ops)
+        async with self._connecting:
             if self._session is None:
-                await self._connect()
-            assert self._session is not None
-            return await self._thread.run(op, self._session)
-        except HsmError as exc:
-            if exc.lost:
-                await self._lost(exc)
-            raise ActorError(exc.code, exc.message) from None
+                try:
+                    await self._connect()
+                except HsmError as exc:
+                    return [ActorError(exc.code, exc.message)] * len(ops)
+            session = self._session
+        outcomes = await self._thread.run(lambda: [_apply(op, session) for op in ops])
+        lost = next((o for o in outcomes if isinstance(o, HsmError) and o.lost), None)
+        if lost is not None and self._session is session:
+            await self._lost(lost)
+        return [ActorError(o.code, o.message) if isinstance(o, HsmError) else o for o in outcomes]
 
     async def _connect(self) -> None:
         if self._refused is not None:
@@ -133,7 +159,7 @@ class HsmWorker:
 
     async def _drop_session(self) -> None:
         session, self._session = self._session, None
-        if session is not None and not self._thread.busy:
+        if session is not None and self._thread.running_for() <= HUNG_S:
             await self._thread.run(session.close)
 
     def _report(self, state: str, error: HsmError | None, **info: Any) -> None:

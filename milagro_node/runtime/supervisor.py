@@ -165,9 +165,9 @@ class Supervisor:
                     task_status = trio.TASK_STATUS_IGNORED
             except Exception as exc:  # a crash; cancellation is a BaseException and passes
                 reason = _describe(exc)
-                if ctx.in_flight is not None:
-                    ctx.in_flight.fail("actor-crashed", f"{spec.name} crashed while serving the request")
-                    ctx.in_flight = None
+                for call in ctx.in_flight:
+                    call.fail("actor-crashed", f"{spec.name} crashed while serving the request")
+                ctx.in_flight = []
                 state.restarts += 1
                 state.state, state.since, state.last_error = "restarting", time.time(), reason
                 log.error(
