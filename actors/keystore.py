@@ -44,6 +44,10 @@ records need) and no record names it (`plan_kek`). Bootstrap follows the same
 rule: a store naming no KEK creates KEK 1, or adopts one left by a start that
 died between creating and recording it.
 
+KEK labels (``milagro-kek-<v>``) are not qualified by node: two nodes must not
+share one token (or token label), or one node's rotation would destroy the
+KEK the other's records need.
+
 Error handling: the actor starts even when the HSM is unavailable, and
 re-checks the token before the next request. Errors of the HSM (``hsm-*``)
 and of the store (``store-error``) reach the caller with their codes; a record
@@ -203,7 +207,7 @@ class Keystore:
             with await self._unwrap(key_id, record) as secret:
                 rewrapped[key_id] = await self._hsm(
                     HsmWrap(kek_label(plan.new), secret, plan.new_aad(key_id, record)))
-        # Once the commit is sent, finish: a cancelled caller must not leave it half-known.
+        # Once the commit is sent, finish (a caller's deadline must not cut off the destroy or the audit).
         with trio.CancelScope(shield=True):
             await self._store.kv_batch(list(plan.commit(rewrapped)))
             try:
@@ -213,9 +217,10 @@ class Keystore:
                 self._ctx.log.warning("old KEK not destroyed yet", extra={"kek": old, "code": exc.code})
             else:
                 self._version = plan.new
-        self._ctx.report(kek=plan.new)
-        self._ctx.log.info("KEK rotated", extra={"from": old, "to": plan.new, "keys": len(rewrapped)})
-        await self._store.audit("keystore.kek-rotated", **{"from": old, "to": plan.new, "keys": len(rewrapped)})
+            self._ctx.report(kek=plan.new)
+            detail = {"from": old, "to": plan.new, "keys": len(rewrapped)}
+            self._ctx.log.info("KEK rotated", extra=detail)
+            await self._store.audit("keystore.kek-rotated", **detail)
         return plan.new
 
     # -- helpers -------------------------------------------------------------------------
@@ -233,9 +238,7 @@ class Keystore:
         if value is None:
             raise KeystoreError("keystore-no-key", f"no key {key_id!r} in the keystore")
         record = decode_record(key_id, value)
-        if record.kek != self._current():
-            raise KeystoreError("keystore-corrupt",
-                                f"key {key_id!r} names KEK {record.kek}, but the keystore is at KEK {self._current()}")
+        record.check_kek(key_id, self._current())
         return record
 
     async def _unwrap(self, key_id: str, record: Record) -> SecretBytes:
@@ -297,24 +300,28 @@ class KeystoreClient:
         return await self._ctx.ask(NAME, KekRotate(), timeout=timeout)
 
 
-def bootstrap_kek(session: Pkcs11Session, store: Store) -> int:
-    """Make sure the token holds the KEK the store names (creating KEK 1 on a new
-    data dir, cleaning leftovers of an interrupted rotation); return its version.
+def bootstrap_kek(session: Pkcs11Session, store: Store) -> list[str]:
+    """Make sure the token holds the KEK the store names: create KEK 1 on a new data
+    dir, clean leftovers of an interrupted rotation. Return what it did, for init's
+    list of what was created (empty when everything was in place already).
 
     For ``milagro-node init``, synchronous: `session` is an open
     `actors.hsm_worker.session.Pkcs11Session`, `store` an open
-    `milagro_node.adapters.sqlite_store.Store`. Raises `KeystoreError` or `HsmError`.
-    Idempotent: on an initialised data dir it changes nothing.
+    `milagro_node.adapters.sqlite_store.Store`. Idempotent. Raises `KeystoreError`
+    (e.g. ``keystore-no-kek``: the token lacks the KEK the store names) or `HsmError`.
     """
     current = decode_kek_version(store.kv_get(META_NS, META_KEY))
     in_token = frozenset(v for v in probe_versions(current) if session.has_key(kek_label(v)))
     plan = plan_kek(KekFacts(current, in_token, kek_versions_in_use(store.kv_items(RECORDS_NS))))
+    done = []
     if plan.create is not None:
         session.generate_key(kek_label(plan.create), KEK_KIND)
         store.audit_append("cli", "keystore.kek-created", {"kek": plan.create})
+        done.append(f"node KEK {kek_label(plan.create)!r} in the token")
     if plan.record is not None:
         store.kv_put(META_NS, META_KEY, encode_kek_version(plan.record))
     for version in plan.destroy:
         session.destroy_key(kek_label(version))
         store.audit_append("cli", "keystore.kek-leftover-destroyed", {"kek": version})
-    return plan.record or current  # type: ignore[return-value]  # plan_kek guarantees one is set
+        done.append(f"destroyed {kek_label(version)!r}, left in the token by an interrupted KEK rotation")
+    return done

@@ -6,10 +6,22 @@ may all import it.
 
 Why: a Python ``bytes`` object cannot be wiped (it is immutable, and copies of
 it end up all over the heap), cannot be kept out of swap or core dumps, and is
-compared with an early-exit ``==``. ``SecretBytes`` keeps its content in a
-separate mmap'd region that is locked in RAM when the kernel allows it
-(``mlock``), excluded from core dumps, zeroed in forked children, compared in
-constant time, and zeroed when closed or collected.
+compared with an early-exit ``==``. ``SecretBytes`` keeps its content in
+mmap'd memory that is locked in RAM when the kernel allows it (``mlock``),
+excluded from core dumps, zeroed in forked children, compared in constant
+time, and zeroed when closed or collected.
+
+Memory layout (native/secmem.c): a secret of up to 512 bytes takes a slot of
+32, 64, 128, 256 or 512 bytes in a one-page slab of its size class; slabs are
+carved from arenas of 16 pages (64 KiB) and each slab is mlock'd when carved, so
+locking and mapping cost one system call per slab instead of several per
+secret, and 128 32-byte keys share one locked page. Closing a secret zeroes its
+whole slot before the slot can be reused. Arenas and slabs stay mapped (and
+locked) for the life of the process: the pool holds the high-water mark of
+live small secrets, all free slots zero, and ``locked_bytes`` in
+``memory_status()`` counts it. Larger secrets get pages of their own, unmapped
+when closed. The allocator is thread-safe (a mutex in C: cffi releases the GIL
+around calls), so secrets may be created and closed from any thread.
 
 If ``mlock`` is refused (RLIMIT_MEMLOCK is small for non-root users and in
 many containers) the node keeps running with unlocked-but-wiped memory, logs
@@ -44,11 +56,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Process-wide accounting for memory_status(). An RLock, because __del__ can
-# run from the garbage collector while this thread already holds the lock.
+# The warn-once state. An RLock, because __del__ can run from the garbage
+# collector while this thread already holds the lock. The counts in
+# memory_status() are kept by the C allocator, under its own mutex.
 _lock = threading.RLock()
-_live_secrets = 0
-_locked_bytes = 0
 _mlock_refused = False
 _warned_pid: int | None = None  # warn once per process, also after fork
 
@@ -104,13 +115,26 @@ def constant_time_equal(a, b) -> bool:
 
 
 def memory_status() -> dict:
-    """Secret-memory state for ``node.status``; never includes content."""
+    """Secret-memory state for ``node.status``; never includes content.
+
+    ``mlock``: "unlocked" once any mlock was refused in this process;
+    ``locked_bytes``: secret memory locked in RAM now (the slab pool, which is
+    kept, plus large secrets); ``secrets``: live secrets; ``arenas``: arenas
+    (16 pages each) mapped for small secrets.
+    """
+    stats = ffi.new("struct secmem_stats *")
+    lib.secmem_stats(stats)
     with _lock:
-        return {
-            "mlock": "unlocked" if _mlock_refused else "locked",
-            "locked_bytes": _locked_bytes,
-            "secrets": _live_secrets,
-        }
+        refused = _mlock_refused
+    return {
+        "mlock": "unlocked" if refused else "locked",
+        "locked_bytes": stats.locked_bytes,
+        "secrets": stats.secrets,
+        "arenas": stats.arenas,
+    }
+
+
+_INT_P = ffi.typeof("int *")
 
 
 class SecretBytes:
@@ -118,32 +142,27 @@ class SecretBytes:
 
     ``SecretBytes(n)`` is n zero bytes to fill through ``view()``;
     ``random(n)`` and ``copy_from(buffer)`` are the usual constructors.
-    Use it as a context manager so it is closed (wiped, unlocked, unmapped)
-    as soon as it is no longer needed; garbage collection closes it too.
+    Use it as a context manager so it is closed (wiped, and its slot freed or
+    its pages unlocked and unmapped) as soon as it is no longer needed;
+    garbage collection closes it too.
     """
 
-    __slots__ = ("_ptr", "_size", "_region", "_locked", "_views", "__weakref__")
+    __slots__ = ("_ptr", "_size", "_locked", "_views", "__weakref__")
     __hash__ = None  # mutable and secret: hashing would leak and break
 
     def __init__(self, size: int) -> None:
-        global _live_secrets, _locked_bytes
         self._ptr = None  # set first, so __del__ works if allocation fails
         if size < 0:
             raise ValueError("secret size must be >= 0")
-        locked = ffi.new("int *")
+        locked = ffi.new(_INT_P)
         ptr = lib.secmem_alloc(size, locked)
-        if ptr == ffi.NULL:
+        if not ptr:
             raise MemoryError(f"secret memory: mmap failed: {os.strerror(ffi.errno)}")
         self._ptr = ptr
         self._size = size
-        self._region = lib.secmem_region_size(size)
-        self._locked = bool(locked[0])
+        self._locked = locked = bool(locked[0])
         self._views = 0
-        with _lock:
-            _live_secrets += 1
-            if self._locked:
-                _locked_bytes += self._region
-        if not self._locked:
+        if not locked:
             _note_refused()
 
     @classmethod
@@ -176,7 +195,7 @@ class SecretBytes:
 
     @property
     def locked(self) -> bool:
-        """True if the pages are locked in RAM (mlock succeeded)."""
+        """True if the secret's memory is locked in RAM (mlock succeeded)."""
         return self._locked
 
     @property
@@ -223,18 +242,13 @@ class SecretBytes:
             lib.secmem_wipe(self._ptr, self._size)
 
     def close(self) -> None:
-        """Wipe, unlock and unmap. Idempotent."""
-        global _live_secrets, _locked_bytes
+        """Wipe the whole slot or region and release it. Idempotent."""
         if self._ptr is None:
             return
         if self._views:
             raise BufferError("cannot close a secret while a view() is open")
         ptr, self._ptr = self._ptr, None
-        lib.secmem_free(ptr, self._size, int(self._locked))
-        with _lock:
-            _live_secrets -= 1
-            if self._locked:
-                _locked_bytes -= self._region
+        lib.secmem_free(ptr, self._size, self._locked)
         self._locked = False
 
     def __enter__(self) -> SecretBytes:
@@ -246,7 +260,7 @@ class SecretBytes:
 
     def __del__(self) -> None:
         # At interpreter exit the module globals may already be gone; the
-        # kernel reclaims the mapping then anyway.
+        # kernel reclaims the memory then anyway.
         try:
             self.close()
         except Exception:

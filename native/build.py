@@ -20,13 +20,25 @@ PACKAGE = ROOT / "milagro_node"
 BUILD_DIR = ROOT / "build" / "native"
 
 CDEF = """
+#define SECMEM_SLOT_MIN ...
+#define SECMEM_SLOT_MAX ...
+#define SECMEM_ARENA_PAGES ...
 void *secmem_alloc(size_t n, int *locked);
 size_t secmem_region_size(size_t n);
 void secmem_wipe(void *p, size_t n);
 void secmem_free(void *p, size_t n, int locked);
 int secmem_ct_equal(const void *a, const void *b, size_t n);
 int secmem_random(void *p, size_t n);
-extern void (*secmem_test_unmap_hook)(const void *p, size_t n);
+struct secmem_stats {
+    size_t secrets;
+    size_t locked_bytes;
+    size_t arenas;
+    size_t slabs;
+    size_t slots;
+    size_t free_slots;
+};
+void secmem_stats(struct secmem_stats *out);
+extern void (*secmem_test_free_hook)(const void *p, size_t n);
 """
 
 ffibuilder = FFI()
@@ -36,7 +48,8 @@ ffibuilder.set_source(
     '#include "secmem.h"',
     sources=[str(NATIVE / "secmem.c")],
     include_dirs=[str(NATIVE)],
-    extra_compile_args=["-O2", "-Wall", "-Werror", "-D_GNU_SOURCE"],
+    extra_compile_args=["-O2", "-Wall", "-Werror", "-D_GNU_SOURCE", "-pthread"],
+    extra_link_args=["-pthread"],
 )
 
 

@@ -19,7 +19,7 @@ for arg in "$@"; do
   esac
 done
 
-apt_packages=(python3 python3-venv python3-dev build-essential libffi-dev)
+apt_packages=(python3 python3-venv python3-dev build-essential libffi-dev softhsm2)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -1,17 +1,20 @@
 """Secret memory: locking, wiping, constant-time compare, no accidental copies.
 
 Everything runs against the real extension and the real kernel: VmLck is read
-from /proc, wipes are checked by reading the region back through cffi.
+from /proc, wipes are checked by reading the slot or region back through cffi
+(slots stay mapped after close, so a pointer kept from before still reads).
 """
 
 import copy
 import json
 import mmap
 import pickle
+import random
 import resource
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
@@ -40,6 +43,21 @@ def region_bytes(secret: SecretBytes, n: int) -> bytes:
     return ffi.buffer(ffi.cast("char *", secret._ptr), n)[:]
 
 
+def allocator_stats() -> dict:
+    st = ffi.new("struct secmem_stats *")
+    lib.secmem_stats(st)
+    return {name: getattr(st, name)
+            for name in ("secrets", "locked_bytes", "arenas", "slabs", "slots", "free_slots")}
+
+
+def address(secret: SecretBytes) -> int:
+    return int(ffi.cast("uintptr_t", secret._ptr))
+
+
+def live_slots(st: dict) -> int:
+    return st["slots"] - st["free_slots"]
+
+
 def test_random_fills_and_has_length():
     with SecretBytes.random(32) as a, SecretBytes.random(32) as b:
         assert len(a) == 32
@@ -50,8 +68,17 @@ def test_random_fills_and_has_length():
 def test_zero_length_secret():
     with SecretBytes.random(0) as s, SecretBytes.copy_from(b"") as t:
         assert len(s) == 0 and s == t and s == b""
+        assert address(s) != address(t)  # each gets a slot of its own
         with s.view() as v:
             assert v.nbytes == 0
+
+
+def test_size_classes():
+    assert lib.SECMEM_SLOT_MAX == 512
+    expected = {0: 32, 1: 32, 32: 32, 33: 64, 64: 64, 100: 128, 256: 256, 257: 512,
+                512: 512, 513: 1 * PAGE, PAGE: PAGE, PAGE + 1: 2 * PAGE}
+    for n, size in expected.items():
+        assert lib.secmem_region_size(n) == size, n
 
 
 def test_copy_from_and_view_write():
@@ -71,16 +98,47 @@ def test_wipe_buffer_refuses_bytes():
         wipe_buffer(b"immutable")
 
 
-def test_locked_secret_shows_in_vmlck():
+def test_locked_slab_shows_in_vmlck_and_is_kept():
+    soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    base = allocator_stats()
+    before = vm_locked_kib()
+    held = []
+    try:
+        # Allocate until the 512-byte class needs a new slab (page) carved.
+        for _ in range(base["free_slots"] + PAGE // 512 + 1):
+            held.append(SecretBytes.random(512))
+            if allocator_stats()["slabs"] > base["slabs"]:
+                break
+        assert allocator_stats()["slabs"] == base["slabs"] + 1
+        if soft == 0:
+            pytest.skip("RLIMIT_MEMLOCK is 0 for this process")
+        s = held[-1]
+        assert s.locked
+        assert "locked" in repr(s)
+        grown = vm_locked_kib()
+        assert grown >= before + PAGE // 1024
+        assert allocator_stats()["locked_bytes"] == base["locked_bytes"] + PAGE
+    finally:
+        for s in held:
+            s.close()
+    # Slabs are kept (locked, zeroed) for reuse: closing unlocks nothing.
+    assert vm_locked_kib() == grown
+    assert allocator_stats()["locked_bytes"] == base["locked_bytes"] + PAGE
+
+
+def test_large_secret_has_its_own_locked_pages():
     soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
     before = vm_locked_kib()
-    with SecretBytes.random(32) as s:
+    base = allocator_stats()
+    with SecretBytes.random(PAGE + 1) as s:
         if soft == 0:
             pytest.skip("RLIMIT_MEMLOCK is 0 for this process")
         assert s.locked
-        assert vm_locked_kib() >= before + PAGE // 1024
-        assert "locked" in repr(s)
+        assert vm_locked_kib() >= before + 2 * PAGE // 1024
+        assert allocator_stats()["locked_bytes"] == base["locked_bytes"] + 2 * PAGE
+        assert allocator_stats()["slabs"] == base["slabs"]
     assert vm_locked_kib() == before
+    assert allocator_stats() == base
 
 
 def test_wipe_zeroes_the_region_in_place():
@@ -94,23 +152,130 @@ def test_wipe_zeroes_the_region_in_place():
         assert s == b"\x01" * 64
 
 
-def test_close_wipes_whole_region_before_unmap():
+def _close_with_free_hook(secret: SecretBytes) -> list[bytes]:
+    """Close twice; return what the C side saw in the memory after wiping it."""
     seen = []
 
     @ffi.callback("void(*)(const void *, size_t)")
-    def before_unmap(p, n):
+    def on_free(p, n):
         seen.append(ffi.buffer(ffi.cast("char *", p), n)[:])
 
-    s = SecretBytes.random(100)
-    assert any(region_bytes(s, 100))
-    lib.secmem_test_unmap_hook = before_unmap
+    lib.secmem_test_free_hook = on_free
     try:
-        s.close()
-        s.close()  # idempotent: no second unmap
+        secret.close()
+        secret.close()  # idempotent: no second free
     finally:
-        lib.secmem_test_unmap_hook = ffi.NULL
-    assert seen == [bytes(PAGE)]
-    assert s.closed
+        lib.secmem_test_free_hook = ffi.NULL
+    assert secret.closed
+    return seen
+
+
+def test_close_wipes_whole_slot_before_it_is_freed():
+    s = SecretBytes.random(100)  # a 128-byte slot
+    slot = ffi.cast("char *", s._ptr)
+    ffi.buffer(slot + 100, 28)[:] = b"\xa5" * 28  # dirty the slack past the secret too
+    assert any(region_bytes(s, 100))
+    assert _close_with_free_hook(s) == [bytes(128)]
+    # The slot stays mapped: the pointer kept from before close reads zeros.
+    assert ffi.buffer(slot, 128)[:] == bytes(128)
+
+
+def test_close_wipes_whole_large_region_before_unmap():
+    s = SecretBytes.random(PAGE + 1)  # two pages of its own
+    assert any(region_bytes(s, PAGE + 1))
+    assert _close_with_free_hook(s) == [bytes(2 * PAGE)]
+
+
+def test_freed_slot_is_zero_before_reuse():
+    s = SecretBytes.copy_from(b"\xff" * 64)
+    freed = address(s)
+    s.close()
+    fresh = []
+    try:
+        # The freed slot comes back before any new slab is carved; every slot
+        # handed out on the way, and that one, must be all zeros.
+        for _ in range(allocator_stats()["free_slots"] + 1):
+            t = SecretBytes(50)  # same 64-byte class, shorter secret
+            fresh.append(t)
+            assert region_bytes(t, 64) == bytes(64)
+            if address(t) == freed:
+                break
+        else:
+            pytest.fail("the freed slot was never reused")
+    finally:
+        for t in fresh:
+            t.close()
+
+
+def test_many_small_secrets_share_a_few_arenas():
+    base = allocator_stats()
+    count = 10_000
+    per_slab = PAGE // 32
+    per_arena = lib.SECMEM_ARENA_PAGES * per_slab
+    values = [i.to_bytes(32, "big") for i in range(count)]
+    secrets = [SecretBytes.copy_from(v) for v in values]
+    try:
+        st = allocator_stats()
+        assert st["secrets"] == base["secrets"] + count
+        assert st["slabs"] - base["slabs"] <= -(-count // per_slab)  # 79 pages
+        assert st["arenas"] - base["arenas"] <= count // per_arena + 1  # 5 arenas
+        assert memory_status()["arenas"] == st["arenas"]
+        assert len({address(s) for s in secrets}) == count
+        assert all(s == v for s, v in zip(secrets, values))
+        if all(s.locked for s in secrets):
+            new_pages = st["slabs"] - base["slabs"]
+            assert st["locked_bytes"] == base["locked_bytes"] + new_pages * PAGE
+    finally:
+        for s in secrets:
+            s.close()
+    st = allocator_stats()
+    assert st["secrets"] == base["secrets"]
+    assert live_slots(st) == live_slots(base)
+
+
+def test_concurrent_alloc_and_free_from_four_threads():
+    base = allocator_stats()
+    sizes = (0, 8, 32, 33, 100, 256, 300, 512)
+    errors = []
+    start = threading.Barrier(4)
+
+    def work(tid: int) -> None:
+        try:
+            rng = random.Random(tid)
+            live = []
+            start.wait()
+            for i in range(10_000):
+                n = PAGE + 1 if i % 500 == 0 else rng.choice(sizes)
+                value = (bytes([tid]) + i.to_bytes(4, "big")) * (n // 5 + 1)
+                live.append((SecretBytes.copy_from(value[:n]), value[:n]))
+                if len(live) > 64 or rng.random() < 0.5:
+                    s, v = live.pop(rng.randrange(len(live)))
+                    assert s == v  # nobody else was handed this slot
+                    s.close()
+            for s, v in live:
+                assert s == v
+                s.close()
+        except BaseException as exc:  # reported below, with the thread's traceback
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not any(t.is_alive() for t in threads)
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors, errors[0]
+    st = allocator_stats()
+    assert st["secrets"] == base["secrets"]
+    assert live_slots(st) == live_slots(base)
+    assert st["free_slots"] <= st["slots"]
+    if st["slabs"] == base["slabs"] and st["arenas"] == base["arenas"]:
+        assert st["locked_bytes"] == base["locked_bytes"]
 
 
 def test_del_closes():
@@ -200,23 +365,30 @@ def test_view_is_released_and_close_waits_for_it():
 
 def test_memory_status_counts():
     base = memory_status()
-    a = SecretBytes.random(10)
+    assert set(base) == {"mlock", "locked_bytes", "secrets", "arenas"}
+    slabs = allocator_stats()["slabs"]
+    a = SecretBytes.random(10)  # a slot, maybe in a newly carved (locked) slab
     b = SecretBytes.random(PAGE + 1)  # two pages
+    new_slab_bytes = (allocator_stats()["slabs"] - slabs) * PAGE
     st = memory_status()
     assert st["secrets"] == base["secrets"] + 2
     if a.locked and b.locked:
         assert st["mlock"] == "locked"
-        assert st["locked_bytes"] == base["locked_bytes"] + 3 * PAGE
+        assert st["locked_bytes"] == base["locked_bytes"] + new_slab_bytes + 2 * PAGE
     a.close()
     b.close()
-    assert memory_status() == base
+    after = memory_status()
+    assert after["secrets"] == base["secrets"]
+    assert after["mlock"] == base["mlock"]
+    if a.locked and b.locked:
+        assert after["locked_bytes"] == base["locked_bytes"] + new_slab_bytes  # slab kept
 
 
 # Runs in a fresh interpreter: drop CAP_IPC_LOCK (root ignores the rlimit
-# otherwise), set RLIMIT_MEMLOCK to 0, then allocate several secrets.
-NO_MEMLOCK_SCRIPT = textwrap.dedent(
+# otherwise), set RLIMIT_MEMLOCK to LIMIT bytes, then allocate secrets.
+MEMLOCK_LIMIT_PRELUDE = textwrap.dedent(
     """
-    import ctypes, json, logging, resource
+    import ctypes, json, logging, resource, sys
 
     class Header(ctypes.Structure):
         _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
@@ -232,16 +404,22 @@ NO_MEMLOCK_SCRIPT = textwrap.dedent(
     data[0].effective &= ~(1 << 14)  # CAP_IPC_LOCK
     data[0].permitted &= ~(1 << 14)
     assert libc.capset(ctypes.byref(header), data) == 0
-    resource.setrlimit(resource.RLIMIT_MEMLOCK, (0, 0))
+    limit = int(sys.argv[1])
+    resource.setrlimit(resource.RLIMIT_MEMLOCK, (limit, limit))
 
     records = []
     class Keep(logging.Handler):
         def emit(self, record):
             records.append(record)
     logging.getLogger("milagro_node.secret_memory").addHandler(Keep())
+    """
+)
 
+NO_MEMLOCK_SCRIPT = MEMLOCK_LIMIT_PRELUDE + textwrap.dedent(
+    """
     from milagro_node.secret_memory import SecretBytes, memory_status
     secrets = [SecretBytes.random(32) for _ in range(5)]
+    secrets.append(SecretBytes.random(5000))  # large: pages of its own
     secrets.append(SecretBytes.copy_from(b"pin-1234"))
     ok = secrets[-1] == b"pin-1234"
     secrets[-1].wipe()
@@ -259,18 +437,113 @@ NO_MEMLOCK_SCRIPT = textwrap.dedent(
 
 def test_refused_mlock_degrades_with_one_warning():
     out = subprocess.run(
-        [sys.executable, "-c", NO_MEMLOCK_SCRIPT],
+        [sys.executable, "-c", NO_MEMLOCK_SCRIPT, "0"],
         capture_output=True, text=True, timeout=60,
     )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
-    assert result["locked"] == [False] * 6
+    assert result["locked"] == [False] * 7
     assert result["ok"]
-    assert result["status"] == {"mlock": "unlocked", "locked_bytes": 0, "secrets": 6}
+    assert result["status"] == {"mlock": "unlocked", "locked_bytes": 0, "secrets": 7, "arenas": 1}
     assert len(result["warnings"]) == 1
     level, message = result["warnings"][0]
     assert level == "WARNING"
     assert "not locked" in message.lower() and "RLIMIT_MEMLOCK" in message
+
+
+SMALL_MEMLOCK_SCRIPT = MEMLOCK_LIMIT_PRELUDE + textwrap.dedent(
+    """
+    from milagro_node.secret_memory import SecretBytes, memory_status
+    secrets = [SecretBytes.random(32) for _ in range(1000)]
+    secrets += [SecretBytes.random(n) for n in (64, 128, 256, 512) for _ in range(10)]
+    print(json.dumps({
+        "locked": sum(s.locked for s in secrets),
+        "status": memory_status(),
+        "warnings": len(records),
+    }))
+    """
+)
+
+
+def test_small_memlock_limit_holds_many_secrets():
+    # 64 KiB (a common container default) used to lock only 16 secrets.
+    out = subprocess.run(
+        [sys.executable, "-c", SMALL_MEMLOCK_SCRIPT, str(64 * 1024)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["locked"] == 1040
+    assert result["warnings"] == 0
+    status = result["status"]
+    assert status["mlock"] == "locked" and status["secrets"] == 1040
+    assert status["locked_bytes"] <= 64 * 1024
+
+
+FORK_SCRIPT = textwrap.dedent(
+    """
+    import json, os, threading
+    from milagro_node.secret_memory import SecretBytes, memory_status
+
+    def vmlck_kib():
+        with open("/proc/self/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmLck:"))
+
+    kept = SecretBytes.copy_from(b"\\x5a" * 32)
+    stop = threading.Event()
+
+    def churn():  # keep the allocator lock busy while the main thread forks
+        while not stop.is_set():
+            SecretBytes.random(32).close()
+
+    worker = threading.Thread(target=churn)
+    worker.start()
+    results = []
+    for _ in range(20):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                fresh = SecretBytes.copy_from(b"child")
+                os.write(w, json.dumps({
+                    "inherited": kept.reveal().hex(),
+                    "fresh_ok": fresh == b"child",
+                    "fresh_locked": fresh.locked,
+                    "vmlck_kib": vmlck_kib(),
+                    "secrets": memory_status()["secrets"],
+                }).encode())
+                fresh.close()
+                kept.close()
+            finally:
+                os._exit(0)
+        os.close(w)
+        with os.fdopen(r, "rb") as f:
+            results.append(json.loads(f.read()))
+        os.waitpid(pid, 0)
+    stop.set()
+    worker.join()
+    print(json.dumps({"children": results, "parent": kept.reveal().hex()}))
+    """
+)
+
+
+def test_forked_child_sees_zeros_and_allocates_locked():
+    out = subprocess.run(
+        [sys.executable, "-c", FORK_SCRIPT], capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["parent"] == "5a" * 32
+    soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    for child in result["children"]:
+        assert child["inherited"] == "00" * 32  # MADV_WIPEONFORK
+        assert child["fresh_ok"]
+        # mlock is not inherited: the child re-locks the slabs before using them.
+        if soft >= 64 * 1024:
+            assert child["fresh_locked"]
+        if child["fresh_locked"]:
+            assert child["vmlck_kib"] >= PAGE // 1024
+        assert child["secrets"] in (2, 3)  # kept, fresh, maybe the churner's
 
 
 def test_missing_extension_message():

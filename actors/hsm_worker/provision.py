@@ -61,6 +61,7 @@ __all__ = [
     "SOFTHSM_MODULE",
     "create_softhsm_token",
     "softhsm_conf",
+    "softhsm_dir",
     "softhsm_env",
     "softhsm_problem",
     "softhsm_token_present",

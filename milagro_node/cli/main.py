@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", parents=[common], help="audit log tools")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     audit_commands.add_parser("verify", parents=[common], help="re-check the whole hash chain")
+    hsm = commands.add_parser("hsm", parents=[common], help="HSM (PKCS#11) tools")
+    hsm_commands = hsm.add_subparsers(dest="hsm_command", required=True, metavar="ACTION")
+    hsm_commands.add_parser("check", parents=[common],
+                            help="check that the configured module, token and PIN do what the node needs")
     commands.add_parser("version", parents=[common], help="print the version")
     return parser
 
@@ -59,7 +63,12 @@ def _config(args: argparse.Namespace) -> NodeConfig:
 
 def cmd_init(args: argparse.Namespace) -> int:
     config = _config(args)
-    created = initialise(config.data_dir)
+    from actors.hsm_worker.session import HsmError  # imported late: other commands need not load PKCS#11
+
+    try:
+        created = initialise(config.data_dir, config)
+    except HsmError as exc:
+        raise CliError(f"{exc.code}: {exc.message}") from None
     for item in created:
         print(f"created {item}")
     if not created:
@@ -127,12 +136,21 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_hsm(args: argparse.Namespace) -> int:
+    config = _config(args)
+    configure_logging(config.node.log_format, "warning")  # e.g. a PIN file readable by others
+    from .hsm import run_check  # imported late: other commands need not load PKCS#11
+
+    return run_check(config)
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     print(f"milagro-node {milagro_node.__version__}")
     return 0
 
 
-COMMANDS = {"init": cmd_init, "run": cmd_run, "status": cmd_status, "audit": cmd_audit, "version": cmd_version}
+COMMANDS = {"init": cmd_init, "run": cmd_run, "status": cmd_status, "audit": cmd_audit, "hsm": cmd_hsm,
+            "version": cmd_version}
 
 
 def main(argv: list[str] | None = None) -> int:

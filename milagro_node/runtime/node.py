@@ -19,11 +19,14 @@ import trio
 
 import milagro_node
 from actors.api_gateway import ApiGateway, ApiLimits
+from actors.hsm_worker import HsmWorker
+from actors.keystore import Keystore
 from actors.store import StoreActor
 from milagro_node import secret_memory
 
 from .config import NodeConfig
 from .datadir import DataDir
+from .hsm_setup import hsm_target
 from .supervisor import ActorSpec, Supervisor
 
 log = logging.getLogger("milagro_node.node")
@@ -48,6 +51,8 @@ def actor_specs(config: NodeConfig) -> list[ActorSpec]:
     )
     return [
         ActorSpec("store", lambda: StoreActor(data.db)),
+        ActorSpec("hsm-worker", lambda: HsmWorker(lambda: hsm_target(config))),
+        ActorSpec("keystore", Keystore, needs=("store", "hsm-worker")),
         ActorSpec("api-gateway", lambda: ApiGateway(config.api.host, config.api.port, limits), needs=("store",)),
     ]
 

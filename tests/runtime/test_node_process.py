@@ -24,10 +24,12 @@ def test_run_status_and_clean_stop(data_dir, cli):
         result = cli("status", "--data-dir", data_dir, "--json")
         assert result.returncode == 0, result.stderr
         status = json.loads(result.stdout)
-        assert {a["name"]: a["state"] for a in status["actors"]} == {"store": "running", "api-gateway": "running"}
+        assert {a["name"]: a["state"] for a in status["actors"]} == {
+            "store": "running", "hsm-worker": "running", "keystore": "running", "api-gateway": "running"}
+        assert {a["name"]: a for a in status["actors"]}["hsm-worker"]["hsm"] == "ok"
         assert status["roles"] == ["dta", "mfa", "custody"]
         table = cli("status", "--data-dir", data_dir)
-        assert "api-gateway" in table.stdout and "running" in table.stdout
+        assert "api-gateway" in table.stdout and "hsm=ok" in table.stdout
     finally:
         code, took = stop(proc)
     assert code == 0
