@@ -32,6 +32,7 @@ from milagro_node.core.ratelimit import TokenBucket
 
 from .context import ActorContext
 from .mailbox import ActorError
+from .messages import HsmHealth
 from .store import StoreClient
 
 NAME = "api-gateway"
@@ -80,6 +81,7 @@ class ApiGateway:
             "node.health": ApiMethod(_node_health, admin=False),
             "node.status": ApiMethod(_node_status),
             "audit.tail": ApiMethod(_audit_tail),
+            "hsm.health": ApiMethod(_hsm_health),
         }
 
     async def run(self, ctx: ActorContext, *, task_status: trio.TaskStatus[None]) -> None:
@@ -188,3 +190,8 @@ async def _audit_tail(ctx: ActorContext, session: Session, params: dict[str, Any
         raise jsonrpc.RpcError(jsonrpc.INVALID_PARAMS, "count must be an integer from 1 to 1000")
     entries = await StoreClient(ctx).audit_tail(count)
     return [attrs.asdict(entry) for entry in entries]
+
+
+async def _hsm_health(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+    """Ask the token now (not the cached state in node.status)."""
+    return {"state": "ok", **await ctx.ask("hsm-worker", HsmHealth())}

@@ -74,3 +74,47 @@ def test_tampered_audit_row_is_detected(data_dir, cli):
     result = cli("audit", "verify", "--data-dir", data_dir)
     assert result.returncode == 1
     assert "BROKEN at entry 1" in result.stderr
+
+
+def test_token_unplugged_while_the_node_runs(data_dir, cli):
+    """HSM requests fail with a clear error, the rest of the node serves on, and it recovers."""
+    import time
+
+    import trio
+
+    from milagro_node.api_client import ApiCallError, connect
+
+    token = (data_dir / "admin.token").read_text().strip()
+    proc = start_node(data_dir)
+    url = json.loads((data_dir / "run.json").read_text())["api"]
+
+    async def call(method):
+        async with connect(url, token=token) as api:
+            return await api.call(method)
+
+    try:
+        assert trio.run(call, "hsm.health")["state"] == "ok"
+        tokens = data_dir / "softhsm" / "tokens"
+        [token_dir] = tokens.iterdir()
+        token_dir.rename(tokens / "unplugged")
+        try:
+            with pytest.raises(ApiCallError) as failed:
+                trio.run(call, "hsm.health")
+            assert failed.value.data == {"code": "hsm-unavailable"}
+            assert "milagro-node" in failed.value.message  # names the token
+            status = trio.run(call, "node.status")
+            hsm = {a["name"]: a for a in status["actors"]}["hsm-worker"]
+            assert hsm["state"] == "running" and hsm["hsm"] == "unavailable"
+            assert trio.run(call, "audit.tail")  # the store still serves
+        finally:
+            (tokens / "unplugged").rename(token_dir)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                assert trio.run(call, "hsm.health")["state"] == "ok"
+                break
+            except ApiCallError:
+                assert time.monotonic() < deadline, "the node did not recover the token"
+                time.sleep(0.3)
+    finally:
+        assert stop(proc)[0] == 0
