@@ -53,6 +53,7 @@ from pathlib import Path
 
 import pkcs11
 
+from milagro_node.private_files import fsync_dir, write_private
 from milagro_node.secret_memory import SecretBytes, wipe_buffer
 
 from .session import HsmError, HsmTarget, _library
@@ -235,17 +236,17 @@ def create_softhsm_token(
     final_env = softhsm_env(data_dir)
     if softhsm_token_present(data_dir):
         if not conf.exists():  # interrupted after the rename, or removed to fix a moved data dir
-            _write_private(conf, _conf_text(tokens).encode())
+            write_private(conf, _conf_text(tokens).encode())
         return False
 
     base.mkdir(mode=0o700, parents=True, exist_ok=True)
     base.chmod(0o700)
-    _write_private(conf, _conf_text(tokens).encode())
+    write_private(conf, _conf_text(tokens).encode())
     staging = base / "tokens.partial"
     staging_conf = base / "softhsm2.partial.conf"
     shutil.rmtree(staging, ignore_errors=True)  # left by an interrupted run: never a usable token
     staging.mkdir(mode=0o700)
-    _write_private(staging_conf, _conf_text(staging).encode())
+    write_private(staging_conf, _conf_text(staging).encode())
     staging_env = (("SOFTHSM2_CONF", str(staging_conf)),)
 
     so_pin = _random_pin()
@@ -262,7 +263,7 @@ def create_softhsm_token(
             _write_pin_file(Path(pin_file), pin)
         # Commit: the token appears under its final name, complete, PIN written.
         os.rename(staging, tokens)  # also replaces an empty tokens/ directory
-        _fsync_dir(base)
+        fsync_dir(base)
     finally:
         so_pin.close()
         if own_pin:
@@ -348,45 +349,13 @@ def _point_module_at(module: Path, label: str, env: tuple[tuple[str, str], ...])
 
 
 def _write_pin_file(path: Path, pin: SecretBytes) -> None:
-    """Write the PIN and a newline to `path` atomically, 0600, straight from secret memory."""
+    """Write the PIN and a newline to `path` atomically, 0600, wiping our copy."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)  # O_EXCL below: never reuse a file someone else made
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with pin.view() as view:
+        line = bytearray(len(view) + 1)  # one buffer, so the only copy is the one we wipe
+        line[:-1] = view
+        line[-1] = ord("\n")
     try:
-        os.fchmod(fd, 0o600)
-        with pin.view() as view:
-            line = bytearray(len(view) + 1)
-            line[:len(view)] = view
-            line[-1:] = b"\n"
-            try:
-                written = 0
-                while written < len(line):
-                    written += os.write(fd, memoryview(line)[written:])
-            finally:
-                wipe_buffer(line)
-        os.fsync(fd)
+        write_private(path, line)
     finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _write_private(path: Path, content: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        os.write(fd, content)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        wipe_buffer(line)

@@ -32,17 +32,15 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from actors.api_gateway import TOKEN_KEY, TOKEN_NAMESPACE, token_digest
 from milagro_node.adapters.sqlite_store import Store
+from milagro_node.private_files import write_private
 
 from .config import NodeConfig, load_node_config, render_default_config
-
-if TYPE_CHECKING:
-    from actors.hsm_worker.session import Pkcs11Session
 
 # Store record of the SoftHSM token `initialise` created for this data dir.
 HSM_NAMESPACE = "hsm"
@@ -76,7 +74,7 @@ class DataDir:
             return None
 
     def write_run_file(self, info: dict[str, Any]) -> None:
-        _write_private(self.run_file, json.dumps(info, indent=2).encode())
+        write_private(self.run_file, json.dumps(info, indent=2).encode())
 
     def read_admin_token(self) -> str:
         return self.admin_token.read_text().strip()
@@ -96,14 +94,14 @@ def initialise(root: Path, config: NodeConfig | None = None, *,
         created.append(f"data dir {root}")
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not data.config.exists():
-        _write_private(data.config, render_default_config(root).encode())
+        write_private(data.config, render_default_config(root).encode())
         created.append(f"config {data.config}")
     store = Store.open(data.db)
     data.db.chmod(0o600)
     try:
         if store.kv_get(TOKEN_NAMESPACE, TOKEN_KEY) is None:
             token = "mn_" + base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
-            _write_private(data.admin_token, token.encode() + b"\n")
+            write_private(data.admin_token, token.encode() + b"\n")
             store.kv_put(TOKEN_NAMESPACE, TOKEN_KEY, token_digest(token))
             store.audit_append("cli", "node.init", {"data_dir": str(root)})
             created.append(f"admin token {data.admin_token}")
@@ -161,15 +159,3 @@ def _initialise_hsm(config: NodeConfig, store: Store, environ: Mapping[str, str]
     finally:
         session.close()
     return created
-
-
-def _write_private(path: Path, content: bytes) -> None:
-    """Write `content` to `path` atomically, readable by the owner only."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, content)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
