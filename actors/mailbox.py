@@ -117,7 +117,12 @@ class Mailbox:
         deadline = trio.current_time() + timeout
         with trio.move_on_at(deadline):
             call = Call(request, deadline)
-            await self._send.send(call)
+            try:
+                # The fast path skips send()'s extra trip through the scheduler;
+                # waiting for the reply below is this call's checkpoint.
+                self._send.send_nowait(call)
+            except trio.WouldBlock:
+                await self._send.send(call)
             result = await call.wait()
             if isinstance(result, Failure):
                 raise ActorError(result.code, result.message)
