@@ -222,16 +222,55 @@ class KeyGet:
 
 @attrs.frozen
 class KeyDelete:
-    """Forget a key for good. Reply: None."""
+    """Forget a key for good (an HSM-resident key is destroyed in the token). Reply: None."""
 
     key_id: str
 
 
 @attrs.frozen
 class KeyList:
-    """Reply: [(key_id, kind, kek_version)] sorted by key id; no secret values."""
+    """Reply: [(key_id, kind, kek_version)] sorted by key id; no secret values.
+
+    An HSM-resident key shows as (key_id, "hsm:<algorithm>", None).
+    """
 
 
 @attrs.frozen
 class KekRotate:
     """Re-wrap every key under a new KEK in one transaction. Reply: the new KEK version."""
+
+
+# Keys generated inside the HSM ("resident"): the private key never leaves the token; callers
+# use it by key id. Algorithms: milagro_node.core.keystore.RESIDENT_ALGORITHMS.
+
+
+@attrs.frozen
+class KeyCreateInHsm:
+    """Generate a key pair inside the token, sensitive and non-extractable, kept under
+    `key_id`. Reply: its raw public key (32 bytes Ed25519, 65 bytes uncompressed EC).
+
+    `algorithm`: "ed25519", "secp256k1" or "p256". ``hsm-unsupported`` (nothing
+    written) if the token lacks the mechanisms; ``keystore-exists`` if the key id is taken.
+    """
+
+    key_id: str
+    algorithm: str
+
+
+@attrs.frozen
+class KeySign:
+    """Sign with an HSM-resident key. Reply: the signature (bytes).
+
+    Ed25519 signs `data` itself; ECDSA (secp256k1, p256) signs the 32-byte digest
+    `data` and replies r||s with low S. ``keystore-bad-kind`` for a wrapped secret.
+    """
+
+    key_id: str
+    data: bytes
+
+
+@attrs.frozen
+class KeyPublic:
+    """Reply: the raw public key of an HSM-resident key, as the token holds it."""
+
+    key_id: str

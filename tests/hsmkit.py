@@ -55,12 +55,18 @@ class SoftToken:
         return cls(Path(conf), label, pin)
 
 
-def make_token(root: Path, label: str = "milagro-test", pin: str = "test-user-pin") -> SoftToken:
-    """Create a token directory with its own softhsm2.conf under `root` and one token in it."""
+def make_token(root: Path, label: str = "milagro-test", pin: str = "test-user-pin", *,
+               mechanisms: tuple[str, ...] | None = None) -> SoftToken:
+    """Create a token directory with its own softhsm2.conf under `root` and one token in it.
+
+    `mechanisms` (e.g. ``("CKM_AES_KEY_GEN", "CKM_AES_GCM")``): the only ones the token
+    lists (SoftHSM's ``slots.mechanisms``), to play a token that lacks some; all by default.
+    """
     tokens = root / "tokens"
     tokens.mkdir(parents=True, exist_ok=True)
     conf = root / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    allowed = "" if mechanisms is None else f"slots.mechanisms = {','.join(mechanisms)}\n"
+    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n{allowed}")
     subprocess.run(
         ["softhsm2-util", "--init-token", "--free", "--label", label, "--so-pin", "test-so-pin", "--pin", pin],
         env={**os.environ, "SOFTHSM2_CONF": str(conf)}, check=True, capture_output=True, timeout=30)

@@ -52,7 +52,7 @@ _PIN = (pkcs11.PinIncorrect, pkcs11.PinInvalid, pkcs11.PinLenRange, pkcs11.PinEx
 
 class HsmError(Exception):
     """`code`: hsm-unavailable, hsm-pin, hsm-pin-locked, hsm-no-key, hsm-key-exists,
-    hsm-unwrap-failed, hsm-unsupported, hsm-bad-request (see docs/hsm.md)."""
+    hsm-unwrap-failed, hsm-unsupported, hsm-refused, hsm-bad-request (see docs/hsm.md)."""
 
     def __init__(self, code: str, message: str, *, lost: bool = False) -> None:
         super().__init__(f"{code}: {message}")
@@ -293,6 +293,9 @@ class Pkcs11Session:
             raise HsmError("hsm-unsupported", f"{self.target.describe()} cannot do that ({type(exc).__name__})") from None
         except pkcs11.GeneralError:
             raise HsmError("hsm-unavailable", f"{self.target.describe()} failed (CKR_GENERAL_ERROR)", lost=True) from None
+        except pkcs11.PKCS11Error as exc:
+            # Anything else (a template or curve the token refuses...) fails this request only.
+            raise HsmError("hsm-refused", f"{self.target.describe()} refused the operation ({type(exc).__name__})") from None
 
 
 def _serial(target: HsmTarget) -> bytes | None:

@@ -19,6 +19,19 @@ KEK version the records are wrapped under is kept beside them (namespace
 ``keystore-meta``, key ``kek``) and changes only in the same transaction that
 rewrites every record (see `RotationPlan`).
 
+A key generated inside the HSM (*resident*: its private half never leaves the
+token, so nothing is wrapped) has a record of its own in the same namespace,
+so that one key id names one key of either sort::
+
+    {"v": 1, "resident": "ed25519", "label": "milagro-key-node-identity", "public": <32 bytes>}
+
+``label`` is the token label of the key pair, always `resident_label(key_id)`
+(a record naming another label is corrupt); ``public`` is its raw public key,
+or None while the key is being created or deleted (the record is written
+before the token key is made and dropped after it is destroyed, so the
+keystore knows every token key it made: see the actor's theory of operation).
+KEK rotation passes resident records by.
+
 Which KEK labels may be destroyed is decided here (`plan_kek`), from facts the
 caller gathers: the store's current version, which of the neighbouring labels
 the token holds, and which versions the stored records name. The actor's
@@ -27,6 +40,7 @@ module docstring tells the crash states of a rotation this rule covers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable
 from typing import Any
 
@@ -34,10 +48,11 @@ import attrs
 import dag_cbor
 
 __all__ = [
-    "DOMAIN", "KINDS", "META_KEY", "META_NS", "RECORDS_NS", "KekFacts", "KekPlan", "KeystoreError", "Record",
-    "RotationPlan", "SecretKind", "aad", "check_key_id", "decode_kek_version", "decode_record",
-    "encode_kek_version", "encode_record", "kek_label", "kek_versions_in_use", "plan_kek", "probe_versions",
-    "secret_kind",
+    "DOMAIN", "KINDS", "MAX_LABEL", "META_KEY", "META_NS", "RECORDS_NS", "RESIDENT_ALGORITHMS", "RESIDENT_PREFIX",
+    "KekFacts", "KekPlan", "KeystoreError", "Record", "ResidentAlgorithm", "ResidentRecord", "RotationPlan",
+    "SecretKind", "aad", "check_key_id", "decode_entry", "decode_kek_version", "decode_record",
+    "encode_kek_version", "encode_record", "encode_resident", "kek_label", "kek_versions_in_use", "plan_kek",
+    "probe_versions", "resident_algorithm", "resident_label", "secret_kind",
 ]
 
 DOMAIN = "milagro-keystore-v1"
@@ -46,12 +61,17 @@ RECORDS_NS = "keystore"
 META_NS = "keystore-meta"
 META_KEY = "kek"
 MAX_KEY_ID = 128
+RESIDENT_PREFIX = "milagro-key-"
+# Token labels of resident keys stay within 40 bytes: the shortest object label among the
+# HSMs docs/hsm.md shows (YubiHSM 2); PKCS#11 itself sets no limit, its tokens do.
+MAX_LABEL = 40
+_RESIDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
 
 
 class KeystoreError(Exception):
     """`code`: keystore-no-key, keystore-bad-kind, keystore-bad-size, keystore-corrupt,
-    keystore-exists, keystore-no-kek, keystore-bad-key-id. Messages name key ids and
-    kinds, never secret values."""
+    keystore-exists, keystore-no-kek, keystore-bad-key-id. Messages name key ids,
+    kinds, algorithms and token labels, never secret values."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
@@ -152,16 +172,39 @@ def encode_record(kind: str, kek_version: int, wrapped: bytes) -> bytes:
 
 
 def decode_record(key_id: str, data: bytes) -> Record:
-    """Parse a stored record; ``keystore-corrupt`` (naming `key_id`) if it is not one."""
+    """Parse a stored record of a wrapped secret; ``keystore-corrupt`` (naming `key_id`)
+    if it is not a keystore record, ``keystore-bad-kind`` if it is a resident key's."""
+    entry = decode_entry(key_id, data)
+    if isinstance(entry, ResidentRecord):
+        raise KeystoreError("keystore-bad-kind",
+                            f"key {key_id!r} is an HSM-resident {entry.algorithm} key: its private key "
+                            "never leaves the token (sign with it, or ask for its public key)")
+    return entry
+
+
+def decode_entry(key_id: str, data: bytes) -> Record | ResidentRecord:
+    """Parse any stored record: a wrapped secret's or a resident key's.
+
+    ``keystore-corrupt`` (naming `key_id`) if it is neither, including a resident
+    record that names another token label than its key id's or a public key of
+    the wrong size.
+    """
     try:
         fields = dag_cbor.decode(bytes(data))
     except Exception:  # dag_cbor raises several error types for bad input
         fields = None
-    if (not isinstance(fields, dict) or set(fields) != {"v", "kind", "kek", "wrapped"}
-            or fields["v"] != RECORD_VERSION or fields["kind"] not in KINDS
-            or type(fields["kek"]) is not int or fields["kek"] < 1 or not isinstance(fields["wrapped"], bytes)):
-        raise KeystoreError("keystore-corrupt", f"the stored record of key {key_id!r} is not a keystore record")
-    return Record(fields["kind"], fields["kek"], fields["wrapped"])
+    if isinstance(fields, dict) and set(fields) == {"v", "kind", "kek", "wrapped"}:
+        if (fields["v"] == RECORD_VERSION and fields["kind"] in KINDS and type(fields["kek"]) is int
+                and fields["kek"] >= 1 and isinstance(fields["wrapped"], bytes)):
+            return Record(fields["kind"], fields["kek"], fields["wrapped"])
+    elif isinstance(fields, dict) and set(fields) == {"v", "resident", "label", "public"}:
+        algorithm, public = fields["resident"], fields["public"]
+        if (fields["v"] == RECORD_VERSION and algorithm in RESIDENT_ALGORITHMS
+                and fields["label"] == _label_or_none(key_id)
+                and (public is None or (isinstance(public, bytes)
+                                        and len(public) == RESIDENT_ALGORITHMS[algorithm].public_size))):
+            return ResidentRecord(algorithm, fields["label"], public)
+    raise KeystoreError("keystore-corrupt", f"the stored record of key {key_id!r} is not a keystore record")
 
 
 def encode_kek_version(version: int) -> bytes:
@@ -192,9 +235,11 @@ def kek_versions_in_use(items: Iterable[tuple[str, bytes]]) -> frozenset[int]:
     versions = set()
     for key_id, value in items:
         try:
-            versions.add(decode_record(key_id, value).kek)
+            entry = decode_entry(key_id, value)
         except KeystoreError:
-            pass
+            continue
+        if isinstance(entry, Record):  # a resident key is under no KEK
+            versions.add(entry.kek)
     return frozenset(versions)
 
 
@@ -244,7 +289,11 @@ def plan_kek(facts: KekFacts) -> KekPlan:
 
 @attrs.frozen
 class RotationPlan:
-    """Re-wrap every record from its KEK to KEK `new`, then commit in one store batch."""
+    """Re-wrap every record from its KEK to KEK `new`, then commit in one store batch.
+
+    Resident keys' records are not part of it: nothing of theirs is wrapped, and the
+    batch leaves them as they are.
+    """
 
     old: int
     records: tuple[tuple[str, Record], ...]
@@ -252,7 +301,8 @@ class RotationPlan:
     @classmethod
     def from_store(cls, current: int, items: Iterable[tuple[str, bytes]]) -> RotationPlan:
         """Refuses (``keystore-corrupt``) a record it could not re-wrap: a rotation never drops one."""
-        records = tuple((key_id, decode_record(key_id, value)) for key_id, value in items)
+        entries = ((key_id, decode_entry(key_id, value)) for key_id, value in items)
+        records = tuple((key_id, entry) for key_id, entry in entries if isinstance(entry, Record))
         for key_id, record in records:
             record.check_kek(key_id, current)
         return cls(current, records)
@@ -272,3 +322,110 @@ class RotationPlan:
         puts = tuple((RECORDS_NS, key_id, encode_record(record.kind, self.new, rewrapped[key_id]))
                      for key_id, record in self.records)
         return (*puts, (META_NS, META_KEY, encode_kek_version(self.new)))
+
+
+# --- keys that live in the HSM ------------------------------------------------------
+
+
+@attrs.frozen
+class ResidentAlgorithm:
+    """A key pair the keystore can have the token generate and keep.
+
+    `mechanisms`: PKCS#11 mechanisms (python-pkcs11 names) the token must list to
+    generate the key and sign with it. `digest_size`: ECDSA signs a digest of this
+    many bytes; None for Ed25519, which signs the data itself.
+    """
+
+    name: str
+    mechanisms: tuple[str, ...]
+    public_size: int
+    digest_size: int | None
+
+    @property
+    def kind(self) -> str:
+        """How `KeyList` shows a key of this algorithm."""
+        return f"hsm:{self.name}"
+
+    def lacking(self, missing: Iterable[str]) -> list[str]:
+        """Which of this algorithm's mechanisms are among a token's `missing` ones."""
+        missing = set(missing)
+        return [m for m in self.mechanisms if m in missing]
+
+    def check_public(self, public: Any) -> bytes:
+        if not isinstance(public, bytes) or len(public) != self.public_size:
+            size = len(public) if isinstance(public, bytes) else type(public).__name__
+            raise KeystoreError("keystore-corrupt",
+                                f"the token returned a public key of {size} bytes for an {self.name} key, "
+                                f"not {self.public_size}")
+        return public
+
+    def check_sign_input(self, data: bytes) -> None:
+        if self.digest_size is not None and len(data) != self.digest_size:
+            raise KeystoreError("keystore-bad-size",
+                                f"an {self.name} key signs a {self.digest_size}-byte digest, not {len(data)} bytes")
+
+
+RESIDENT_ALGORITHMS: dict[str, ResidentAlgorithm] = {a.name: a for a in (
+    ResidentAlgorithm("ed25519", ("EC_EDWARDS_KEY_PAIR_GEN", "EDDSA"), 32, None),
+    ResidentAlgorithm("secp256k1", ("EC_KEY_PAIR_GEN", "ECDSA"), 65, 32),  # uncompressed point
+    ResidentAlgorithm("p256", ("EC_KEY_PAIR_GEN", "ECDSA"), 65, 32),
+)}
+
+
+def resident_algorithm(name: Any) -> ResidentAlgorithm:
+    try:
+        return RESIDENT_ALGORITHMS[name]
+    except (KeyError, TypeError):
+        raise KeystoreError("keystore-bad-kind",
+                            f"unknown HSM key algorithm {name!r} (one of {', '.join(RESIDENT_ALGORITHMS)})") from None
+
+
+def resident_label(key_id: Any) -> str:
+    """The token label of the resident key `key_id`: ``milagro-key-<key_id>``.
+
+    The label must suit every token, so a resident key's id is stricter than a
+    wrapped secret's: ASCII letters, digits and ``. _ / -``, starting with a
+    letter or digit, at most ``MAX_LABEL - len(RESIDENT_PREFIX)`` (28) characters.
+    """
+    label = _label_or_none(check_key_id(key_id))
+    if label is None:
+        raise KeystoreError(
+            "keystore-bad-key-id",
+            f"key id {key_id[:40]!r} cannot name a key in the HSM: its token label {RESIDENT_PREFIX}<key id> takes "
+            f"ASCII letters, digits and . _ / - (starting with a letter or digit), at most "
+            f"{MAX_LABEL - len(RESIDENT_PREFIX)} characters")
+    return label
+
+
+def _label_or_none(key_id: str) -> str | None:
+    if not isinstance(key_id, str) or not key_id.isascii() or not _RESIDENT_ID.fullmatch(key_id):
+        return None
+    label = RESIDENT_PREFIX + key_id
+    return label if len(label) <= MAX_LABEL else None
+
+
+@attrs.frozen
+class ResidentRecord:
+    """A key pair generated in the token: its algorithm, token label and raw public key.
+
+    `public` is None while the key is being created or deleted ("unfinished"): a
+    start-up finding such a record destroys whatever the token holds under
+    `label` and drops the record.
+    """
+
+    algorithm: str
+    label: str
+    public: bytes | None
+
+    @property
+    def kind(self) -> str:
+        return RESIDENT_ALGORITHMS[self.algorithm].kind
+
+    @property
+    def pending(self) -> bool:
+        return self.public is None
+
+
+def encode_resident(algorithm: str, label: str, public: bytes | None) -> bytes:
+    return dag_cbor.encode({"v": RECORD_VERSION, "resident": algorithm, "label": label,
+                            "public": None if public is None else bytes(public)})
