@@ -17,6 +17,7 @@ from typing import Any
 import trio
 
 import milagro_node
+from actors.mailbox import ActorError
 from milagro_node.adapters.sqlite_store import Store, StoreError
 from milagro_node.api_client import ApiCallError, ApiUnavailable, connect
 from milagro_node.runtime.config import ConfigError, NodeConfig, default_data_dir, load_node_config
@@ -53,6 +54,14 @@ def _parser() -> argparse.ArgumentParser:
     hsm_commands = hsm.add_subparsers(dest="hsm_command", required=True, metavar="ACTION")
     hsm_commands.add_parser("check", parents=[common],
                             help="check that the configured module, token and PIN do what the node needs")
+    identity = commands.add_parser("identity", parents=[common], help="the node's identity (decentralized PKI)")
+    identity_commands = identity.add_subparsers(dest="identity_command", required=True, metavar="ACTION")
+    show = identity_commands.add_parser("show", parents=[common], help="print the identity, its keys and roles")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    identity_commands.add_parser("rotate", parents=[common],
+                                 help="rotate to the pre-committed signing key and new encryption keys")
+    export = identity_commands.add_parser("export", parents=[common], help="write the public identity log")
+    export.add_argument("--out", type=Path, help="file to write (default: standard output)")
     commands.add_parser("version", parents=[common], help="print the version")
     return parser
 
@@ -65,9 +74,14 @@ def cmd_init(args: argparse.Namespace) -> int:
     config = _config(args)
     from actors.hsm_worker.session import HsmError  # imported late: other commands need not load PKCS#11
 
+    from .identity import create_identity
+
     try:
         created = initialise(config.data_dir, config)
+        created += create_identity(config)
     except HsmError as exc:
+        raise CliError(f"{exc.code}: {exc.message}") from None
+    except ActorError as exc:
         raise CliError(f"{exc.code}: {exc.message}") from None
     for item in created:
         print(f"created {item}")
@@ -144,12 +158,27 @@ def cmd_hsm(args: argparse.Namespace) -> int:
     return run_check(config)
 
 
+def cmd_identity(args: argparse.Namespace) -> int:
+    config = _config(args)
+    configure_logging(config.node.log_format, "warning")
+    from . import identity
+
+    try:
+        if args.identity_command == "show":
+            return identity.show(config, args.json)
+        if args.identity_command == "rotate":
+            return identity.rotate(config)
+        return identity.export(config, args.out)
+    except ActorError as exc:
+        raise CliError(f"{exc.code}: {exc.message}") from None
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     print(f"milagro-node {milagro_node.__version__}")
     return 0
 
 
-COMMANDS = {"init": cmd_init, "run": cmd_run, "status": cmd_status, "audit": cmd_audit, "hsm": cmd_hsm,
+COMMANDS = {"init": cmd_init, "run": cmd_run, "status": cmd_status, "audit": cmd_audit, "hsm": cmd_hsm, "identity": cmd_identity,
             "version": cmd_version}
 
 

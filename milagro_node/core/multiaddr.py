@@ -129,6 +129,23 @@ def is_peer_id(text: object) -> bool:
     return isinstance(text, str) and _peer_id_problem(text) is None
 
 
+def ed25519_peer_id(public_key: bytes) -> str:
+    """The libp2p peer id of an Ed25519 public key: the key inlined in an identity multihash.
+
+    The key is protobuf ``PublicKey{Type: Ed25519 (1), Data: key}`` (bytes 08 01 12 20),
+    wrapped as multihash identity (00, length 36), in base58btc: ``12D3KooW...``.
+    """
+    if len(public_key) != 32:
+        raise ValueError("an Ed25519 public key is 32 bytes")
+    raw = bytes([0x00, 36, 0x08, 0x01, 0x12, 0x20]) + public_key
+    number, digits = int.from_bytes(raw, "big"), []
+    while number:
+        number, digit = divmod(number, 58)
+        digits.append(_BASE58_ALPHABET[digit])
+    leading_zeros = len(raw) - len(raw.lstrip(b"\0"))
+    return "1" * leading_zeros + "".join(reversed(digits))
+
+
 def is_dns_name(text: str) -> bool:
     """True for a plausible host name: LDH labels of 1..63 chars, 253 chars in all,
     not all-numeric (a dotted number is an IPv4 address, not a name)."""

@@ -53,6 +53,7 @@ from ._drafts import (
     prepare_rotation,
 )
 from ._errors import CODES, IdentityError
+from ._export import export_log, import_log
 from ._events import (
     EVENT_DOMAIN,
     MAX_ADDR_CHARS,
@@ -76,6 +77,8 @@ from ._receipts import (
 )
 
 __all__ = [
+    "export_log",
+    "import_log",
     "CODES",
     "EVENT_DOMAIN",
     "MAX_ADDRS",
