@@ -1,0 +1,326 @@
+"""Envelope v1 wire format: limits, fields, the schema and the bytes that are signed.
+
+Rule 1: everything that decides which bytes are an envelope, and which bytes are signed,
+wrapped or authenticated, lives here and in `_cbor` (the strict codec this module calls).
+`_seal` and `_open` only call these functions, so both sides cannot drift apart.
+
+`parse` is steps 1-4 of opening: size, strict decode within the limits (`_cbor`), then
+version, suite, and each field's type, size and range (`_check_schema`).
+
+The signed and authenticated bytes (docs/envelope.md, "What is signed"):
+
+    header     = DAG-CBOR map of every entry except ct, body and sig (canonical, as sent)
+    ct         = commitment || AES-256-GCM(payload key, nonce 0, aad = header, payload)
+    tbs        = SIG_DOMAIN || u64be(len(header)) || header || SHA-256(ct or body)
+    wrap info  = WRAP_DOMAIN || lp(suite) || lp(id) || lp(sender) || lp(kid)   (HPKE info)
+
+with ``lp(x) = u16be(len(x)) || x`` (text as UTF-8), and the payload key and commitment
+derived from the wrapped content key by `content_keys`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import hmac
+import re
+from typing import Any
+
+import attrs
+
+from milagro_node.secret_memory import SecretBytes
+
+from ._cbor import cut_header, encode_parts, join_map, read_envelope
+from ._errors import EnvelopeError, ErrorCode
+
+__all__ = ["DEFAULT_LIMITS", "EnvelopeHeader", "Limits", "Recipient"]
+
+VERSION = 1
+ID_SIZE = 16
+SIG_SIZE = 64
+CEK_SIZE = 32  # the content key, wrapped to each recipient
+TAG_SIZE = 16  # AES-GCM tag, on the payload and on each wrapped content key
+WCK_SIZE = CEK_SIZE + TAG_SIZE
+COMMIT_SIZE = 32  # the key commitment that starts ct
+CT_OVERHEAD = COMMIT_SIZE + TAG_SIZE  # len(ct) - len(payload)
+CONTENT_NONCE = bytes(12)  # each payload key encrypts exactly one payload: a fixed nonce is safe
+SIG_DOMAIN = b"milagro-envelope/v1/sig\x00"
+WRAP_DOMAIN = b"milagro-envelope/v1/wrap\x00"
+PAYLOAD_KEY_LABEL = b"milagro-envelope/v1/payload-key\x01"
+COMMIT_LABEL = b"milagro-envelope/v1/key-commitment\x01"
+
+_KIND = re.compile(r"[A-Za-z0-9._:/-]+")
+_CID_TEXT = re.compile(r"b[a-z2-7]+")  # CIDv1 in base32 multibase, the form we make
+_CID_TEXT_SIZE = 59  # "b" + base32 of 36 bytes: version, codec, hash code, length, digest
+_CID_CODECS = frozenset({0x55, 0x71})  # raw, dag-cbor: ipld.SUPPORTED_CODECS
+HEADER_KEYS = frozenset({"v", "suite", "sender", "created", "expires", "id", "kind", "seq", "recipients"})
+_RECIPIENT_KEYS = frozenset({"kid", "enc", "wck"})
+
+
+def _short(value: bytes) -> str:
+    return f"<{len(value)} bytes>"
+
+
+@attrs.frozen
+class Limits:
+    """Bounds an opener enforces (all sizes in bytes, times in seconds).
+
+    The defaults fit 64 hybrid-suite recipients and a 1 MiB payload in ``max_envelope_bytes``.
+    """
+
+    max_envelope_bytes: int = (1 << 20) + (128 << 10)
+    max_payload_bytes: int = 1 << 20
+    max_recipients: int = 64
+    max_kind_bytes: int = 64
+    max_lifetime: int = 7 * 24 * 3600  # expires - created; also bounds replay-cache memory
+    clock_skew: int = 300  # allowance on both edges of [created, expires)
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@attrs.frozen
+class Recipient:
+    """One entry of ``recipients``: who (``kid``) and the content key wrapped to them."""
+
+    kid: str  # the recipient's identity CID
+    enc: bytes = attrs.field(repr=_short)  # the KEM's encapsulation (mx1: 32 bytes; mx2: 1,088 + 32)
+    wck: bytes = attrs.field(repr=_short)  # the wrapped content key (HPKE ciphertext), 48 bytes
+
+
+@attrs.frozen
+class EnvelopeHeader:
+    """Everything in an envelope but its payload and signature (see docs/envelope.md)."""
+
+    version: int
+    suite: str
+    sender: str  # the sender's identity CID
+    created: int  # seconds since the Unix epoch
+    expires: int  # seconds since the Unix epoch; the envelope is valid in [created, expires)
+    id: bytes  # 16 random bytes, unique per sender: the replay-cache key
+    kind: str  # what the payload is, for routing
+    seq: int | None  # optional per-sender sequence number
+    recipients: tuple[Recipient, ...]  # empty for a public envelope
+    payload_size: int  # bytes of ct (encrypted) or body (public)
+
+    @property
+    def public(self) -> bool:
+        """True for a signed-only envelope whose payload is in clear (``body``)."""
+        return not self.recipients
+
+
+@attrs.frozen
+class Parsed:
+    """A decoded, schema-checked envelope; nothing verified yet."""
+
+    header: EnvelopeHeader
+    header_bytes: bytes
+    payload: memoryview  # ct or body: a view of the envelope's bytes
+    sig: bytes
+
+
+# --- the pieces every side computes the same way ----------------------------------------------
+
+
+def header_dict(header: EnvelopeHeader) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "v": header.version,
+        "suite": header.suite,
+        "sender": header.sender,
+        "created": header.created,
+        "expires": header.expires,
+        "id": header.id,
+        "kind": header.kind,
+    }
+    if header.seq is not None:
+        value["seq"] = header.seq
+    if header.recipients:
+        value["recipients"] = [{"kid": r.kid, "enc": r.enc, "wck": r.wck} for r in header.recipients]
+    return value
+
+
+def header_entries(header: EnvelopeHeader) -> dict[str, list[bytes]]:
+    """Each header entry encoded once, for `encode_header` and `encode_envelope`."""
+    return {key: encode_parts(value) for key, value in header_dict(header).items()}
+
+
+def encode_header(header: EnvelopeHeader, entries: dict[str, list[bytes]] | None = None) -> bytes:
+    """The header's bytes: the AEAD associated data and the signed header."""
+    return join_map(entries if entries is not None else header_entries(header))
+
+
+def encode_envelope(header: EnvelopeHeader, payload: bytes, sig: bytes,
+                    entries: dict[str, list[bytes]] | None = None) -> bytes:
+    """The envelope's bytes: the header entries plus ct (or body) and sig."""
+    value = dict(entries if entries is not None else header_entries(header))
+    value["body" if header.public else "ct"] = encode_parts(payload)
+    value["sig"] = encode_parts(sig)
+    return join_map(value)
+
+
+def to_be_signed(header_bytes: bytes, payload: bytes) -> bytes:
+    return (SIG_DOMAIN + len(header_bytes).to_bytes(8, "big") + header_bytes
+            + hashlib.sha256(payload).digest())
+
+
+def content_keys(cek: SecretBytes) -> tuple[SecretBytes, bytes]:
+    """(payload key, key commitment) from the content key: two HKDF-Expand blocks.
+
+    AES-GCM is not key-committing: a ciphertext can be made to decrypt under two keys. The
+    commitment, carried at the start of ct and so signed, pins the one content key every
+    recipient must unwrap; without it a sender could wrap different keys to different
+    recipients and show each a different plaintext under one envelope CID.
+    """
+    raw = cek.reveal()
+    return (SecretBytes.copy_from(hmac.digest(raw, PAYLOAD_KEY_LABEL, "sha256")),
+            hmac.digest(raw, COMMIT_LABEL, "sha256"))
+
+
+def wrap_info(suite: str, envelope_id: bytes, sender: str, kid: str) -> bytes:
+    parts = (suite.encode(), envelope_id, sender.encode(), kid.encode())
+    return WRAP_DOMAIN + b"".join(len(p).to_bytes(2, "big") + p for p in parts)
+
+
+def check_kind(kind: Any, limits: Limits) -> None:
+    if not isinstance(kind, str) or not _KIND.fullmatch(kind):
+        raise EnvelopeError(ErrorCode.MALFORMED, "kind must be a non-empty string of [A-Za-z0-9._:/-]")
+    if len(kind) > limits.max_kind_bytes:
+        raise EnvelopeError(ErrorCode.TOO_LARGE, f"kind is longer than {limits.max_kind_bytes} bytes")
+
+
+def check_identity(name: str, cid: Any) -> None:
+    """Sender and kids are identity CIDs spelled canonically (CIDv1, base32, sha2-256)."""
+    if not isinstance(cid, str) or not is_canonical_cid(cid):
+        raise EnvelopeError(ErrorCode.MALFORMED, f"{name} must be a canonical sha2-256 CIDv1 in base32")
+
+
+@functools.lru_cache(maxsize=4096)
+def is_canonical_cid(text: str) -> bool:
+    """True iff ``text`` is a CIDv1 of a codec this node makes (dag-cbor or raw) with a
+    sha2-256 multihash, spelled as `ipld.normalize_cid` spells it (``b`` + lowercase unpadded
+    base32, no stray trailing bits).
+
+    The same answer as ``ipld.normalize_cid(text) == text`` plus the codec check (the tests
+    compare them), in microseconds rather than half a millisecond (multiformats checks types
+    at run time).
+    """
+    if len(text) != _CID_TEXT_SIZE or not _CID_TEXT.fullmatch(text):
+        return False
+    body = text[1:].upper()
+    try:
+        raw = base64.b32decode(body + "=" * (-len(body) % 8))
+    except binascii.Error:
+        return False
+    if base64.b32encode(raw).decode().rstrip("=") != body:
+        return False  # non-zero trailing bits: another spelling of the same bytes
+    # version 1, codec (one-byte varint), sha2-256 (0x12), digest length 32, the digest
+    return raw[0] == 0x01 and raw[1] in _CID_CODECS and raw[2:4] == b"\x12\x20"
+
+
+def check_time_window(created: Any, expires: Any, limits: Limits) -> None:
+    for name, value in (("created", created), ("expires", expires)):
+        if type(value) is not int or value < 0:
+            raise EnvelopeError(ErrorCode.MALFORMED, f"{name} must be an unsigned integer")
+    if expires <= created:
+        raise EnvelopeError(ErrorCode.BAD_TIME_WINDOW, "expires is not after created")
+    if expires - created > limits.max_lifetime:
+        raise EnvelopeError(ErrorCode.BAD_TIME_WINDOW,
+                            f"lifetime {expires - created} s exceeds {limits.max_lifetime} s")
+
+
+# --- decoding -------------------------------------------------------------------------------
+
+
+def parse(data: bytes, limits: Limits, suites: dict[str, Any]) -> Parsed:
+    """Steps 1-4 of opening: size, strict decode within limits, version and suite, schema.
+
+    Verifies nothing.
+    """
+    if len(data) > limits.max_envelope_bytes:
+        raise EnvelopeError(ErrorCode.TOO_LARGE,
+                            f"envelope of {len(data)} bytes exceeds {limits.max_envelope_bytes}")
+    value, entries = read_envelope(data, limits)
+    header = _check_schema(value, limits, suites)
+    payload = value["ct"] if "ct" in value else value["body"]
+    return Parsed(header, cut_header(data, entries, HEADER_KEYS), payload, value["sig"])
+
+
+def _check_schema(value: dict[str, Any], limits: Limits, suites: dict[str, Any]) -> EnvelopeHeader:
+    """Version, suite, then each field (docs/envelope.md, "Fields")."""
+    version = value.get("v")
+    if type(version) is not int:
+        raise EnvelopeError(ErrorCode.MALFORMED, "v must be an integer")
+    if version != VERSION:
+        raise EnvelopeError(ErrorCode.UNKNOWN_VERSION, f"version {version} is not supported")
+    suite_name = value.get("suite")
+    if not isinstance(suite_name, str):
+        raise EnvelopeError(ErrorCode.MALFORMED, "suite must be a string")
+    suite = suites.get(suite_name)
+    if suite is None:
+        raise EnvelopeError(ErrorCode.UNKNOWN_SUITE, f"suite {suite_name[:16]!r} is not supported")
+
+    keys = set(value)
+    encrypted = "recipients" in keys or "ct" in keys
+    allowed = HEADER_KEYS | {"sig", "ct" if encrypted else "body"}
+    required = allowed - {"seq"} - ({"recipients"} if not encrypted else set())
+    if not keys <= allowed or not required <= keys:
+        raise EnvelopeError(ErrorCode.MALFORMED,
+                            "fields must be the v1 set: ct with recipients, or body without them")
+    check_identity("sender", value["sender"])
+    check_time_window(value["created"], value["expires"], limits)
+    envelope_id = value["id"]
+    if not isinstance(envelope_id, bytes) or len(envelope_id) != ID_SIZE:
+        raise EnvelopeError(ErrorCode.MALFORMED, f"id must be {ID_SIZE} bytes")
+    check_kind(value["kind"], limits)
+    seq = value.get("seq")
+    if seq is not None and (type(seq) is not int or seq < 0):
+        raise EnvelopeError(ErrorCode.MALFORMED, "seq must be an unsigned integer")
+    sig = value["sig"]
+    if not isinstance(sig, bytes) or len(sig) != SIG_SIZE:
+        raise EnvelopeError(ErrorCode.MALFORMED, f"sig must be {SIG_SIZE} bytes")
+
+    recipients: tuple[Recipient, ...] = ()
+    if encrypted:
+        recipients = _check_recipients(value["recipients"], suite.n_enc, limits)
+        payload = value["ct"]
+        if not isinstance(payload, memoryview) or len(payload) < CT_OVERHEAD:
+            raise EnvelopeError(ErrorCode.MALFORMED, "ct must hold at least the commitment and tag")
+        if len(payload) - CT_OVERHEAD > limits.max_payload_bytes:
+            raise EnvelopeError(ErrorCode.TOO_LARGE, f"payload exceeds {limits.max_payload_bytes} bytes")
+    else:
+        payload = value["body"]
+        if not isinstance(payload, memoryview):
+            raise EnvelopeError(ErrorCode.MALFORMED, "body must be bytes")
+        if len(payload) > limits.max_payload_bytes:
+            raise EnvelopeError(ErrorCode.TOO_LARGE, f"payload exceeds {limits.max_payload_bytes} bytes")
+    return EnvelopeHeader(
+        version=version, suite=suite_name, sender=value["sender"], created=value["created"],
+        expires=value["expires"], id=envelope_id, kind=value["kind"], seq=seq,
+        recipients=recipients, payload_size=len(payload),
+    )
+
+
+def _check_recipients(items: Any, n_enc: int, limits: Limits) -> tuple[Recipient, ...]:
+    if not isinstance(items, list) or not items:
+        raise EnvelopeError(ErrorCode.MALFORMED, "recipients must be a non-empty list")
+    if len(items) > limits.max_recipients:
+        raise EnvelopeError(ErrorCode.TOO_MANY_RECIPIENTS,
+                            f"{len(items)} recipients exceed {limits.max_recipients}")
+    out = []
+    seen = set()
+    for item in items:
+        if type(item) is not dict or item.keys() != _RECIPIENT_KEYS:
+            raise EnvelopeError(ErrorCode.MALFORMED, "a recipient must be {kid, enc, wck}")
+        kid, enc, wck = item["kid"], item["enc"], item["wck"]
+        check_identity("kid", kid)
+        if kid in seen:
+            raise EnvelopeError(ErrorCode.MALFORMED, "a kid appears twice in recipients")
+        seen.add(kid)
+        if not isinstance(enc, bytes) or len(enc) != n_enc:
+            raise EnvelopeError(ErrorCode.MALFORMED, f"enc must be {n_enc} bytes for this suite")
+        if not isinstance(wck, bytes) or len(wck) != WCK_SIZE:
+            raise EnvelopeError(ErrorCode.MALFORMED, f"wck must be {WCK_SIZE} bytes")
+        out.append(Recipient(kid, enc, wck))
+    return tuple(out)
