@@ -7,6 +7,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from actors.mailbox import ActorError
+
 BIN = Path(sys.executable).parent
 
 
@@ -37,3 +41,11 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGINT) -> tuple[int, float]:
     proc.send_signal(sig)
     code = proc.wait(timeout=10)
     return code, time.monotonic() - started
+
+
+async def refused(call, code: str) -> ActorError:
+    """Await `call`; it must fail with an ActorError of `code`. Return the error."""
+    with pytest.raises(ActorError) as caught:
+        await call
+    assert caught.value.code == code, caught.value
+    return caught.value

@@ -7,9 +7,9 @@ import pytest
 
 from actors.hsm_worker.session import Pkcs11Session
 from actors.keystore import bootstrap_kek
-from actors.mailbox import ActorError
 from actors.messages import AuditTail, HsmGenerateKey, HsmHasKey, KvGet, KvPut
 from hsmkit import SoftToken, keystore_node, make_token, soft_token  # noqa: F401  (soft_token is a fixture)
+from testkit import refused
 from milagro_node.adapters.sqlite_store import Store
 from milagro_node.core.keystore import (
     KINDS, META_KEY, META_NS, RECORDS_NS, KekFacts, KekPlan, KeystoreError, decode_record, encode_record,
@@ -22,12 +22,6 @@ def sizes_to_try(kind):
     sizes = KINDS[kind].sizes
     return (1, 33, 4096) if isinstance(sizes, range) else tuple(sizes)
 
-
-async def refused(call, code):
-    with pytest.raises(ActorError) as caught:
-        await call
-    assert caught.value.code == code, caught.value
-    return caught.value
 
 
 async def test_round_trip_for_every_kind(soft_token, tmp_path):

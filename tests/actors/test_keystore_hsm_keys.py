@@ -38,6 +38,7 @@ from actors.messages import (
     AuditTail, HsmDestroyKey, HsmGenerateKey, HsmHasKey, KeyCreateInHsm, KeyDelete, KvGet, KvItems, KvPut,
 )
 from hsmkit import MODULE, SoftToken, activate, keystore_node, make_token, soft_token  # noqa: F401  (soft_token is a fixture)
+from testkit import refused
 from milagro_node.adapters.sqlite_store import Store
 from milagro_node.core.keystore import (
     RECORDS_NS, KeystoreError, ResidentRecord, decode_entry, encode_resident, resident_label,
@@ -71,12 +72,6 @@ def verify(algorithm: str, public: bytes, signature: bytes, data: bytes) -> None
     key = ec.EllipticCurvePublicKey.from_encoded_point(CURVES[algorithm], public)
     key.verify(encode_dss_signature(r, s), data, ec.ECDSA(Prehashed(hashes.SHA256())))
 
-
-async def refused(call, code):
-    with pytest.raises(ActorError) as caught:
-        await call
-    assert caught.value.code == code, caught.value
-    return caught.value
 
 
 async def stored(sup, key_id):
