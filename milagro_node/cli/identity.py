@@ -1,9 +1,10 @@
-"""``milagro-node identity show|rotate|export`` and the identity step of ``init``.
+"""``milagro-node identity show|rotate|export|import`` and the identity step of ``init``.
 
 They run the data dir's store, HSM worker and keystore in this process
 (`offline_node`): signing keys never leave the HSM, the encryption keys stay
 wrapped under the KEK. ``rotate`` refuses while the node runs, so one process
-at a time extends the log.
+at a time extends the log. ``import`` stores another node's exported log
+(`actors.known_logs`), so ``envelope seal --to CID`` and ``envelope open`` know it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import trio
 
 from actors.node_identity import NodeIdentity
-from milagro_node.core.identity import IdentityState, export_log
+from milagro_node.core.identity import IdentityError, IdentityState, export_log, verify_log
 from milagro_node.runtime.config import NodeConfig
 from milagro_node.runtime.datadir import DataDir
 from milagro_node.runtime.offline import offline_node
@@ -55,8 +56,6 @@ def show(config: NodeConfig, as_json: bool) -> int:
     if not events:
         print("this node has no identity yet: run milagro-node init", file=sys.stderr)
         return 1
-    from milagro_node.core.identity import verify_log
-
     info = describe(verify_log(events))
     if as_json:
         print(json.dumps(info, indent=2))
@@ -101,3 +100,45 @@ def _alive(pid: Any) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def import_file(config: NodeConfig, path: Path) -> int:
+    """Verify an exported log and keep it; refuse one that forks from what is stored."""
+    from .envelope import read_log, require_data_dir
+    from .main import CliError
+
+    require_data_dir(config)
+    events, state = read_log(path)
+    try:
+        result = trio.run(_import, config, events)
+    except IdentityError as exc:
+        raise CliError(f"identity {exc.code}: {exc.message}") from None
+    if result is None:
+        print(f"{state.identity} is this node's own identity; nothing to import")
+        return 0
+    status = " (revoked)" if result.state.revoked else ""
+    if result.after == result.before:
+        print(f"{state.identity} already known: {_events(result.before)}, nothing new{status}")
+    elif result.before == 0:
+        print(f"imported {state.identity}: {_events(result.after)}, seq {result.state.seq}{status}")
+    else:
+        print(f"extended {state.identity} from {result.before} to {_events(result.after)}{status}")
+    return 0
+
+
+def _events(n: int) -> str:
+    return f"{n} event" if n == 1 else f"{n} events"
+
+
+async def _import(config: NodeConfig, events: list[bytes]) -> Any:
+    from actors.known_logs import KnownLogs, merge_logs
+
+    async with offline_node(config) as node:
+        own = await NodeIdentity(node).events()
+        if own and own[0] == events[0]:
+            # Our own log is kept by NodeIdentity; a copy that disagrees with it is a fork.
+            merged = merge_logs(verify_log(own).identity, own, events)
+            if not isinstance(merged, list):
+                raise merged.error("this node's log", "the file")
+            return None
+        return await KnownLogs(node).add(events)

@@ -62,6 +62,35 @@ def _parser() -> argparse.ArgumentParser:
                                  help="rotate to the pre-committed signing key and new encryption keys")
     export = identity_commands.add_parser("export", parents=[common], help="write the public identity log")
     export.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    imported = identity_commands.add_parser("import", parents=[common],
+                                            help="verify and keep another node's exported identity log")
+    imported.add_argument("file", type=Path, help="a log written by `identity export`")
+    envelope = commands.add_parser("envelope", parents=[common], help="seal, open and inspect envelopes as files")
+    envelope_commands = envelope.add_subparsers(dest="envelope_command", required=True, metavar="ACTION")
+    seal = envelope_commands.add_parser("seal", parents=[common],
+                                        help="encrypt and sign a payload from this node to recipients")
+    seal.add_argument("--to", action="append", required=True, metavar="LOG_FILE|CID",
+                      help="a recipient: an exported identity log, or the CID of a known identity (repeat)")
+    seal.add_argument("--kind", default="file", help="what the payload is, for routing (default: file)")
+    seal.add_argument("--suite", choices=("mx1", "mx2"),
+                      help="mx1 (X25519) or mx2 (X25519 + ML-KEM-768); default mx2 if every recipient can")
+    seal.add_argument("--ttl", type=int, default=24 * 3600, metavar="SECONDS",
+                      help="lifetime (default: 86400, at most 7 days)")
+    seal.add_argument("--in", dest="input", type=Path, metavar="FILE", help="the payload (default: standard input)")
+    seal.add_argument("--out", type=Path, metavar="FILE", help="where to write the envelope (default: standard output)")
+    opened = envelope_commands.add_parser("open", parents=[common],
+                                          help="verify and decrypt an envelope addressed to this node")
+    opened.add_argument("--from", dest="senders", action="append", type=Path, default=[], metavar="LOG_FILE",
+                        help="the sender's exported identity log, if the node does not know it (repeat)")
+    opened.add_argument("--in", dest="input", type=Path, metavar="FILE",
+                        help="the envelope (default: standard input)")
+    opened.add_argument("--out", type=Path, metavar="FILE",
+                        help="where to write the payload (default: standard output)")
+    inspected = envelope_commands.add_parser("inspect", parents=[common],
+                                             help="print an envelope's header without verifying or decrypting")
+    inspected.add_argument("--in", dest="input", type=Path, metavar="FILE",
+                           help="the envelope (default: standard input)")
+    inspected.add_argument("--json", action="store_true", help="print JSON")
     commands.add_parser("version", parents=[common], help="print the version")
     return parser
 
@@ -168,7 +197,25 @@ def cmd_identity(args: argparse.Namespace) -> int:
             return identity.show(config, args.json)
         if args.identity_command == "rotate":
             return identity.rotate(config)
+        if args.identity_command == "import":
+            return identity.import_file(config, args.file)
         return identity.export(config, args.out)
+    except ActorError as exc:
+        raise CliError(f"{exc.code}: {exc.message}") from None
+
+
+def cmd_envelope(args: argparse.Namespace) -> int:
+    from . import envelope
+
+    if args.envelope_command == "inspect":  # reads a file: no node, no config
+        return envelope.inspect(args.input, args.json)
+    config = _config(args)
+    configure_logging(config.node.log_format, "warning")
+    try:
+        if args.envelope_command == "seal":
+            return envelope.seal(config, args.to, kind=args.kind, suite=args.suite, ttl=args.ttl,
+                                 input_path=args.input, out=args.out)
+        return envelope.open_(config, args.senders, input_path=args.input, out=args.out)
     except ActorError as exc:
         raise CliError(f"{exc.code}: {exc.message}") from None
 
@@ -179,7 +226,7 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"init": cmd_init, "run": cmd_run, "status": cmd_status, "audit": cmd_audit, "hsm": cmd_hsm, "identity": cmd_identity,
-            "version": cmd_version}
+            "envelope": cmd_envelope, "version": cmd_version}
 
 
 def main(argv: list[str] | None = None) -> int:

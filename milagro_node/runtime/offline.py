@@ -14,16 +14,21 @@ import trio
 
 from .config import NodeConfig
 from .node import actor_specs
-from .supervisor import Supervisor
+from .supervisor import Supervisor, sole_error
 
 OFFLINE_ACTORS = ("store", "hsm-worker", "keystore")
 
 
 @asynccontextmanager
 async def offline_node(config: NodeConfig) -> AsyncIterator[Supervisor]:
+    """The actors, running while the body runs. An error the body raises comes out as
+    itself, not wrapped in the nursery's ExceptionGroup, so callers can catch it by type."""
     specs = [spec for spec in actor_specs(config) if spec.name in OFFLINE_ACTORS]
     supervisor = Supervisor(specs, request_timeout=config.limits.request_timeout)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(supervisor.run)
-        yield supervisor
-        nursery.cancel_scope.cancel()
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(supervisor.run)
+            yield supervisor
+            nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        raise sole_error(group) from None

@@ -186,8 +186,14 @@ class Supervisor:
                 return
 
 
-def _describe(exc: BaseException) -> str:
-    """Type and message of the innermost error of a (possibly grouped) crash."""
+def sole_error(exc: BaseException) -> BaseException:
+    """The one error inside nested single-error groups (`exc` itself otherwise)."""
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
+    return exc
+
+
+def _describe(exc: BaseException) -> str:
+    """Type and message of the innermost error of a (possibly grouped) crash."""
+    exc = sole_error(exc)
     return f"{type(exc).__name__}: {exc}"

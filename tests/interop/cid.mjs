@@ -2,12 +2,17 @@
 // names blocks with multiformats (CIDv1, sha2-256, base32), so the Python test can compare them
 // with milagro_node.core.ipld byte for byte.
 //
-// stdin:  {"values": [V, ...], "raw": ["<base64>", ...]} where V is a tagged value:
+// stdin:  {"values": [V, ...], "raw": ["<base64>", ...], "blocks": ["<base64>", ...]}
+//         ("blocks" is optional: encoded DAG-CBOR blocks, e.g. the test vectors) where V is a
+//         tagged value:
 //           ["null"] ["bool", b] ["int", "<decimal>"] ["str", s] ["bytes", "<base64>"]
 //           ["list", [V, ...]] ["map", [["key", V], ...]] ["link", "<CID string>"]
 //         (ints as strings keep precision beyond 2**53; maps as pairs keep the caller's order)
-// stdout: {"values": [{"hex", "cid", "roundtrip"}, ...], "raw": [{"cid"}, ...]}
-//         roundtrip: decoding "hex" with @ipld/dag-cbor and encoding again gives the same bytes.
+// stdout: {"values": [{"hex", "cid", "roundtrip"}, ...], "raw": [{"cid"}, ...],
+//          "blocks": [{"cid", "roundtrip", "error"}, ...]}
+//         roundtrip: decoding "hex" (or the block) with @ipld/dag-cbor and encoding again gives
+//         the same bytes; a block's cid is its dag-cbor CID; error: why @ipld/dag-cbor could
+//         not decode the block (null if it could).
 import * as dagCbor from '@ipld/dag-cbor'
 import { base32 } from 'multiformats/bases/base32'
 import { CID } from 'multiformats/cid'
@@ -51,4 +56,17 @@ for (const tagged of cases.values) {
 const blocks = []
 for (const text of cases.raw) blocks.push({ cid: await cidOf(raw.code, fromBase64(text)) })
 
-process.stdout.write(JSON.stringify({ values, raw: blocks }) + '\n')
+const dagCborBlocks = []
+for (const text of cases.blocks ?? []) {
+  const bytes = fromBase64(text)
+  let roundtrip = false
+  let error = null
+  try {
+    roundtrip = toHex(dagCbor.encode(dagCbor.decode(bytes))) === toHex(bytes)
+  } catch (err) {
+    error = String(err?.message ?? err)
+  }
+  dagCborBlocks.push({ cid: await cidOf(dagCbor.code, bytes), roundtrip, error })
+}
+
+process.stdout.write(JSON.stringify({ values, raw: blocks, blocks: dagCborBlocks }) + '\n')

@@ -40,7 +40,7 @@ order); `_suites` + `_hybrid_kem` (key wrapping, on `milagro_node.core.hpke`); `
 """
 
 from ._errors import EnvelopeError, ErrorCode
-from ._format import DEFAULT_LIMITS, EnvelopeHeader, Limits, Recipient
+from ._format import CT_OVERHEAD, DEFAULT_LIMITS, EnvelopeHeader, Limits, Recipient
 from ._hybrid_kem import X25519MlKem768
 from ._keys import Ed25519SecretKey, Entropy, LocalReaderKeys, ReaderKeys, RecipientKey, SystemEntropy
 from ._open import OpenedEnvelope, envelope_cid, inspect_envelope, open_envelope
@@ -49,6 +49,7 @@ from ._seal import SealDraft, prepare_public, prepare_seal, seal, seal_public
 from ._suites import SUITES, EnvelopeSuite
 
 __all__ = [
+    "CT_OVERHEAD",
     "DEFAULT_LIMITS",
     "SUITES",
     "Ed25519SecretKey",

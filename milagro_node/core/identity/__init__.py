@@ -53,7 +53,7 @@ from ._drafts import (
     prepare_rotation,
 )
 from ._errors import CODES, IdentityError
-from ._export import export_log, import_log
+from ._export import MAX_EXPORT_BYTES, export_log, import_log
 from ._events import (
     EVENT_DOMAIN,
     MAX_ADDR_CHARS,
@@ -77,6 +77,7 @@ from ._receipts import (
 )
 
 __all__ = [
+    "MAX_EXPORT_BYTES",
     "export_log",
     "import_log",
     "CODES",
