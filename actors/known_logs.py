@@ -78,22 +78,32 @@ class Imported:
     after: int
 
 
+async def read_log(ask: Any, namespace: str, key: str) -> list[bytes]:
+    """The event blocks of a log stored as a list of CIDs under kv ``namespace/key`` (empty if none)."""
+    listing = await ask("store", KvGet(namespace, key))
+    blocks = []
+    for cid in ipld.decode(listing) if listing is not None else ():
+        block = await ask("store", GetBlock(cid))
+        if block is None:
+            raise ActorError("log-broken", f"the log at {namespace}/{key} names event {cid}, which the store lacks")
+        blocks.append(block)
+    return blocks
+
+
+async def write_log(ask: Any, namespace: str, key: str, events: Sequence[bytes]) -> None:
+    """Store each event as a block, then the list of their CIDs in one write (blocks first:
+    a crash in between leaves unused blocks, never a list naming a missing one)."""
+    cids = [await ask("store", PutBlock(bytes(event), "dag-cbor")) for event in events]
+    await ask("store", KvBatch(((namespace, key, ipld.encode(cids)),)))
+
+
 class KnownLogs:
     def __init__(self, asker: Asker) -> None:
         self._ask = asker.ask
 
     async def events(self, identity: str) -> list[bytes]:
         """The stored log of ``identity`` (empty if none), not verified here."""
-        listing = await self._ask("store", KvGet(NAMESPACE, identity))
-        if listing is None:
-            return []
-        blocks = []
-        for cid in ipld.decode(listing):
-            block = await self._ask("store", GetBlock(cid))
-            if block is None:
-                raise ActorError("pki-broken", f"the stored log of {identity} names event {cid}, which the store lacks")
-            blocks.append(block)
-        return blocks
+        return await read_log(self._ask, NAMESPACE, identity)
 
     async def fork(self, identity: str) -> dict[str, Any] | None:
         """The recorded duplicity of ``identity`` ({seq, first, second} CIDs), or None."""
@@ -119,8 +129,7 @@ class KnownLogs:
             await self._record_fork(merged)
             raise merged.error("stored", "this log")
         if len(merged) > len(stored):
-            cids = [await self._ask("store", PutBlock(bytes(event), "dag-cbor")) for event in merged]
-            await self._ask("store", KvBatch(((NAMESPACE, identity, ipld.encode(cids)),)))
+            await write_log(self._ask, NAMESPACE, identity, merged)
             await self._ask("store", AuditAppend("pki", "pki.log-imported",
                                                  {"identity": identity, "seq": len(merged) - 1}))
         return Imported(verify_log(merged, identity=identity), len(stored), len(merged))

@@ -26,26 +26,21 @@ replaces (`_fresh_key`).
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from milagro_node.core import ipld
 from milagro_node.core.identity import IdentityState, prepare_inception, prepare_rotation, verify_log
 from milagro_node.core.multiaddr import ed25519_peer_id
 from milagro_node.secret_memory import SecretBytes
 
 from .keystore import KeystoreClient
+from .known_logs import Asker, read_log, write_log
 from .mailbox import ActorError
-from .messages import AuditAppend, GetBlock, KvBatch, KvGet, PutBlock
+from .messages import AuditAppend
 
 NAMESPACE, LOG_KEY = "identity", "log"
-
-
-class Asker(Protocol):
-    async def ask(self, actor: str, request: Any, *, timeout: float | None = None) -> Any: ...
 
 
 def sign_key_id(n: int) -> str:
@@ -58,16 +53,7 @@ class NodeIdentity:
         self._keys = KeystoreClient(asker)
 
     async def events(self) -> list[bytes]:
-        listing = await self._ask("store", KvGet(NAMESPACE, LOG_KEY))
-        if listing is None:
-            return []
-        blocks = []
-        for cid in ipld.decode(listing):
-            block = await self._ask("store", GetBlock(cid))
-            if block is None:
-                raise ActorError("identity-broken", f"the identity log names event {cid}, which the store lacks")
-            blocks.append(block)
-        return blocks
+        return await read_log(self._ask, NAMESPACE, LOG_KEY)
 
     async def state(self) -> IdentityState | None:
         events = await self.events()
@@ -87,7 +73,7 @@ class NodeIdentity:
         )
         event = draft.finish(await self._keys.sign(sign_key_id(0), draft.to_be_signed))
         state = verify_log([event.bytes])
-        await self._append(event, state, "identity.created")
+        await self._append([event.bytes], state, "identity.created")
         return state, True
 
     async def rotate(self) -> IdentityState:
@@ -104,7 +90,7 @@ class NodeIdentity:
                                  x25519=x25519_public, mlkem768=mlkem_public)
         event = draft.finish(await self._keys.sign(sign_key_id(n), draft.to_be_signed))
         new_state = verify_log([*events, event.bytes])
-        await self._append(event, new_state, "identity.rotated")
+        await self._append([*events, event.bytes], new_state, "identity.rotated")
         # The old keys can no longer sign or decrypt for this identity.
         for key_id in (sign_key_id(n - 1), f"identity/x25519/{n - 1}", f"identity/mlkem/{n - 1}"):
             await self._discard(key_id)
@@ -122,11 +108,8 @@ class NodeIdentity:
 
     # -- internals -------------------------------------------------------------------
 
-    async def _append(self, event: Any, state: IdentityState, action: str) -> None:
-        cid = await self._ask("store", PutBlock(event.bytes, "dag-cbor"))
-        listing = await self._ask("store", KvGet(NAMESPACE, LOG_KEY))
-        cids = [*ipld.decode(listing), cid] if listing else [cid]
-        await self._ask("store", KvBatch(((NAMESPACE, LOG_KEY, ipld.encode(cids)),)))
+    async def _append(self, events: list[bytes], state: IdentityState, action: str) -> None:
+        await write_log(self._ask, NAMESPACE, LOG_KEY, events)
         await self._ask("store", AuditAppend("identity", action, {"identity": state.identity, "seq": state.seq}))
 
     async def _fresh_key(self, key_id: str) -> bytes:

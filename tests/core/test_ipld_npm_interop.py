@@ -9,21 +9,14 @@ except under CI (CI=true), where it fails: there the comparison must run.
 
 import base64
 import hashlib
-import json
-import os
 import random
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
+from npmkit import run_cid_script
 from multiformats import CID
 
 from milagro_node.core.ipld import block_cid, cid_for, decode, encode, parse_cid
 
-INTEROP = Path(__file__).resolve().parents[1] / "interop"
-SCRIPT = INTEROP / "cid.mjs"
-INSTALLED = INTEROP / "node_modules" / ".package-lock.json"  # written last by `npm ci`
 
 LINK_RAW = parse_cid("bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e")
 LINK_DAG_CBOR = parse_cid("bafyreigbtj4x7ip5legnfznufuopl4sg4knzc2cof6duas4b3q2fy6swua")
@@ -138,30 +131,15 @@ def tagged(value):
     raise TypeError(type(value))
 
 
-def unavailable(reason: str):
-    if os.environ.get("CI", "").lower() in ("true", "1"):
-        pytest.fail(f"{reason} (CI is set, so the npm interop check must run)")
-    pytest.skip(reason)
-
 
 @pytest.fixture(scope="module")
 def npm():
     """Run cid.mjs once over every case; return its results keyed like VALUES / RAW_BLOCKS."""
-    node = shutil.which("node")
-    if node is None:
-        unavailable("node is not installed (scripts/test.sh installs Debian's nodejs and npm as root)")
-    if not INSTALLED.exists():
-        unavailable(f"npm packages not installed: run `npm ci --prefix {INTEROP}` (scripts/test.sh does)")
     request = {
         "values": [tagged(value) for value in VALUES.values()],
         "raw": [base64.b64encode(block).decode() for block in RAW_BLOCKS.values()],
     }
-    proc = subprocess.run(
-        [node, str(SCRIPT)], input=json.dumps(request), capture_output=True, text=True,
-        timeout=120, cwd=INTEROP,
-    )
-    assert proc.returncode == 0, f"cid.mjs failed ({proc.returncode}):\n{proc.stderr}"
-    out = json.loads(proc.stdout)
+    out = run_cid_script(request)
     assert len(out["values"]) == len(VALUES) and len(out["raw"]) == len(RAW_BLOCKS)
     return dict(zip(VALUES, out["values"])), dict(zip(RAW_BLOCKS, out["raw"]))
 

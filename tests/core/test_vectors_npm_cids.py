@@ -14,20 +14,15 @@ tests/interop/node_modules the tests are skipped, except under CI (CI=true), whe
 
 import base64
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from npmkit import run_cid_script
 
 from milagro_node.core.envelope import envelope_cid
 from milagro_node.core.ipld import cid_for, decode
 
 TESTS = Path(__file__).resolve().parents[1]
-INTEROP = TESTS / "interop"
-SCRIPT = INTEROP / "cid.mjs"
-INSTALLED = INTEROP / "node_modules" / ".package-lock.json"  # written last by `npm ci`
 ENVELOPES = json.loads((TESTS / "vectors" / "envelope-v1.json").read_text())
 IDENTITIES = json.loads((TESTS / "vectors" / "identity-v1.json").read_text())
 
@@ -56,31 +51,16 @@ def vector_blocks() -> dict[str, tuple[bytes, str | None]]:
 BLOCKS = vector_blocks()
 
 
-def unavailable(reason: str):
-    if os.environ.get("CI", "").lower() in ("true", "1"):
-        pytest.fail(f"{reason} (CI is set, so the npm interop check must run)")
-    pytest.skip(reason)
-
 
 @pytest.fixture(scope="module")
 def npm():
     """Run cid.mjs once over every vector block; return its results keyed like BLOCKS."""
-    node = shutil.which("node")
-    if node is None:
-        unavailable("node is not installed (scripts/test.sh installs Debian's nodejs and npm as root)")
-    if not INSTALLED.exists():
-        unavailable(f"npm packages not installed: run `npm ci --prefix {INTEROP}` (scripts/test.sh does)")
     request = {
         "values": [],
         "raw": [],
         "blocks": [base64.b64encode(data).decode() for data, _ in BLOCKS.values()],
     }
-    proc = subprocess.run(
-        [node, str(SCRIPT)], input=json.dumps(request), capture_output=True, text=True,
-        timeout=120, cwd=INTEROP,
-    )
-    assert proc.returncode == 0, f"cid.mjs failed ({proc.returncode}):\n{proc.stderr}"
-    out = json.loads(proc.stdout)
+    out = run_cid_script(request)
     assert len(out["blocks"]) == len(BLOCKS)
     return dict(zip(BLOCKS, out["blocks"]))
 
