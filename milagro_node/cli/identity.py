@@ -19,6 +19,7 @@ import trio
 
 from actors.node_identity import NodeIdentity
 from milagro_node.core.identity import IdentityError, IdentityState, export_log, verify_log
+from milagro_node.core.multiaddr import parse_multiaddr
 from milagro_node.runtime.config import NodeConfig
 from milagro_node.runtime.datadir import DataDir
 from milagro_node.runtime.offline import offline_node
@@ -37,12 +38,18 @@ async def _with_identity(config: NodeConfig, action: str) -> Any:
     async with offline_node(config) as node:
         identity = NodeIdentity(node)
         if action == "create":
-            return await identity.create(roles=tuple(config.node.roles), addrs=tuple(config.p2p.listen))
+            return await identity.create(roles=tuple(config.node.roles), addrs=dialable(config.p2p.listen))
         if action == "rotate":
             return await identity.rotate()
         if action == "events":
             return await identity.events()
         raise ValueError(action)
+
+
+def dialable(listen: tuple[str, ...]) -> tuple[str, ...]:
+    """The listen addresses a peer could dial: a wildcard host (0.0.0.0, ::) names no address,
+    so it is not announced in the identity (peers then use the addresses in peers.toml)."""
+    return tuple(addr for addr in listen if parse_multiaddr(addr)[0][1] not in ("0.0.0.0", "::"))
 
 
 def create_identity(config: NodeConfig) -> list[str]:

@@ -29,6 +29,7 @@ def test_init_makes_one_identity_and_rotation_follows_the_commitment(data_dir, c
     first = show(cli, data_dir)
     assert first["seq"] == 0 and first["peer_id"].startswith("12D3KooW")
     assert sorted(first["roles"]) == ["custody", "dta", "mfa"]
+    assert first["addrs"] == []  # the default listen address is a wildcard: nothing to dial
     assert "node identity" not in cli("init", "--data-dir", data_dir).stdout  # idempotent
     assert show(cli, data_dir)["identity"] == first["identity"]
 
@@ -57,3 +58,10 @@ def test_rotate_refused_while_the_node_runs(data_dir, cli):
     finally:
         assert stop(proc)[0] == 0
     assert show(cli, data_dir)["seq"] == 0
+
+
+def test_only_dialable_listen_addresses_are_announced():
+    from milagro_node.cli.identity import dialable
+
+    listen = ("/ip4/0.0.0.0/tcp/4001", "/ip6/::/tcp/4001", "/ip4/127.0.0.1/tcp/4002", "/dns4/node.example/tcp/4003")
+    assert dialable(listen) == ("/ip4/127.0.0.1/tcp/4002", "/dns4/node.example/tcp/4003")
