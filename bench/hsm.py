@@ -32,7 +32,7 @@ import trio
 from actors.hsm_worker import HsmTarget, HsmWorker
 from actors.hsm_worker.provision import SOFTHSM_MODULE, create_softhsm_token, softhsm_env
 from actors.messages import HsmGenerateKey, HsmSign, HsmUnwrap, HsmWrap
-from milagro_node.runtime.node import tune_interpreter
+from milagro_node.runtime.node import settle_heap, tune_interpreter
 from milagro_node.runtime.supervisor import ActorSpec, Supervisor
 from milagro_node.secret_memory import SecretBytes
 
@@ -133,6 +133,7 @@ async def run_actor(target: HsmTarget, secret: SecretBytes, wrapped: bytes, roun
     sup = Supervisor([ActorSpec("hsm-worker", lambda: HsmWorker(lambda: target))], mailbox_size=256)
     async with trio.open_nursery() as nursery:
         await nursery.start(sup.run)
+        settle_heap()  # as the node does once it is ready
         reqs = requests(secret, wrapped)
         rates = [await actor_rates(sup, reqs, callers) for _ in range(rounds)]
         stalls = [await worst_stall_during_burst(sup, reqs, callers) for _ in range(rounds)]
