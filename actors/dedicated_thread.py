@@ -27,16 +27,9 @@ class DedicatedThread:
     def __init__(self, name: str) -> None:
         self.name = name
         self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        # Each counter is written by one thread only, so no lock is needed.
-        self._submitted = 0
-        self._finished = 0
         self._started_at: float | None = None  # monotonic start of the running call
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
-
-    @property
-    def busy(self) -> bool:
-        return self._submitted != self._finished
 
     def running_for(self) -> float:
         """Seconds the current call has been running (0 when idle)."""
@@ -57,13 +50,11 @@ class DedicatedThread:
 
         def job() -> None:
             result.append(outcome.capture(fn, *args))
-            self._finished += 1
             try:
                 token.run_sync_soon(done.set)
             except trio.RunFinishedError:
                 pass  # trio has exited; nobody is waiting
 
-        self._submitted += 1
         self._jobs.put(job)
         await done.wait()
         return result[0].unwrap()

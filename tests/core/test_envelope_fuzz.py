@@ -128,6 +128,10 @@ def test_resigned_field_mutations_raise_only_envelope_error(base, changes, remov
     for key in removed:
         value.pop(key, None)
     data = _resign(value)
+    _opens_or_refuses_without_plaintext(data)
+
+
+def _opens_or_refuses_without_plaintext(data: bytes) -> None:
     try:
         opened = _open(data)
     except EnvelopeError as err:
@@ -179,12 +183,7 @@ def typed_change(draw):
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(typed_change())
 def test_resigned_typed_mutations_raise_only_envelope_error(data):
-    try:
-        opened = _open(data)
-    except EnvelopeError as err:
-        assert MARKER not in (str(err) + repr(err.args)).encode("utf-8", "replace")
-    else:
-        assert opened.payload.startswith(MARKER)
+    _opens_or_refuses_without_plaintext(data)
 
 
 # --- the codec against dag_cbor -------------------------------------------------------------------

@@ -169,3 +169,23 @@ async def test_failed_first_start_does_not_block_the_others(nursery, autojump_cl
     states = {s["name"]: s for s in sup.snapshot()}
     assert states["fragile"]["state"] == "running"
     assert states["fragile"]["restarts"] == 2
+
+
+async def test_tell_delivers_without_a_reply(nursery, autojump_clock):
+    seen = []
+
+    class Listener:
+        name = "listener"
+
+        async def run(self, ctx, *, task_status):
+            task_status.started()
+            await ctx.serve(self.record)
+
+        async def record(self, message):
+            seen.append(message)
+
+    sup = Supervisor([spec("listener", Listener)])
+    await nursery.start(sup.run)
+    await sup.mailboxes["listener"].tell(Echo("one-way"))
+    await trio.sleep(1)
+    assert seen == [Echo("one-way")]
