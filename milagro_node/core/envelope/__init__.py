@@ -28,6 +28,8 @@ The public face, in the order a newcomer needs it:
     prepare_seal(...) -> SealDraft; draft.to_be_signed; draft.finish(signature)  (HSM signing)
     seal_public / prepare_public                    signed-only envelopes
     open_envelope(data, resolve_sender=, reader_kid=, reader_keys=, now=, replay=, limits=)
+    verify_envelope(data, resolve_sender=, now=) -> VerifiedEnvelope   steps 1-7 (routers)
+    open_verified(verified, reader_kid=, reader_keys=)                  steps 9-11
     inspect_envelope(data) -> EnvelopeHeader        decode only, verify nothing
     envelope_cid(data)
     EnvelopeError(code, message), ErrorCode        the only exception open/inspect raise
@@ -43,7 +45,10 @@ from ._errors import EnvelopeError, ErrorCode
 from ._format import CT_OVERHEAD, DEFAULT_LIMITS, EnvelopeHeader, Limits, Recipient
 from ._hybrid_kem import X25519MlKem768
 from ._keys import Ed25519SecretKey, Entropy, LocalReaderKeys, ReaderKeys, RecipientKey, SystemEntropy
-from ._open import OpenedEnvelope, envelope_cid, inspect_envelope, open_envelope
+from ._open import (
+    OpenedEnvelope, VerifiedEnvelope, envelope_cid, inspect_envelope, open_envelope, open_verified,
+    verify_envelope,
+)
 from ._replay import ReplayCache
 from ._seal import SealDraft, prepare_public, prepare_seal, seal, seal_public
 from ._suites import SUITES, EnvelopeSuite
@@ -61,6 +66,7 @@ __all__ = [
     "Limits",
     "LocalReaderKeys",
     "OpenedEnvelope",
+    "VerifiedEnvelope",
     "ReaderKeys",
     "Recipient",
     "RecipientKey",
@@ -71,8 +77,10 @@ __all__ = [
     "envelope_cid",
     "inspect_envelope",
     "open_envelope",
+    "open_verified",
     "prepare_public",
     "prepare_seal",
     "seal",
     "seal_public",
+    "verify_envelope",
 ]

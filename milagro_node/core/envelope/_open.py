@@ -55,7 +55,8 @@ from ._keys import ReaderKeys
 from ._replay import ReplayCache
 from ._suites import SUITES
 
-__all__ = ["OpenedEnvelope", "envelope_cid", "inspect_envelope", "open_envelope"]
+__all__ = ["OpenedEnvelope", "VerifiedEnvelope", "envelope_cid", "inspect_envelope", "open_envelope",
+           "open_verified", "verify_envelope"]
 
 SenderResolver = Callable[[str], "bytes | Ed25519PublicKey | None"]
 
@@ -87,23 +88,36 @@ def inspect_envelope(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Envelop
     return parse(bytes(data), limits, SUITES).header
 
 
-def open_envelope(
+@attrs.frozen
+class VerifiedEnvelope:
+    """An envelope after steps 1-7: well formed, signed by its sender, within its time window.
+
+    Not yet checked against a replay cache and not decrypted: a router validates with
+    `verify_envelope`, keeps its own replay cache, and opens later with `open_verified`.
+    """
+
+    header: EnvelopeHeader
+    data: bytes = attrs.field(repr=False)
+    until: int  # expires + clock skew: how long a replay cache must remember the id
+    _header_bytes: bytes = attrs.field(repr=False, alias="header_bytes")
+    _payload: memoryview = attrs.field(repr=False, alias="payload")
+
+    @functools.cached_property
+    def cid(self) -> str:
+        return envelope_cid(self.data)
+
+
+def verify_envelope(
     data: bytes,
     *,
     resolve_sender: SenderResolver,
-    reader_kid: str | None,
-    reader_keys: ReaderKeys | None,
     now: int,
-    replay: ReplayCache,
     limits: Limits = DEFAULT_LIMITS,
-) -> OpenedEnvelope:
-    """Verify and decrypt an envelope (see the module docstring for the steps and codes).
+) -> VerifiedEnvelope:
+    """Steps 1-7: decode within ``limits``, check the sender's signature, then the time window.
 
-    ``resolve_sender(cid)`` returns the sender's Ed25519 public key (32 raw bytes or a
-    key object) or None if the identity is unknown; ``reader_kid`` / ``reader_keys`` are this
-    node's identity CID and key holder (None to open public envelopes only); ``now`` is the
-    caller's time in seconds since the epoch. Only `EnvelopeError` is raised for anything
-    wrong with ``data``; exceptions from the callbacks propagate.
+    No private key is used. Raises `EnvelopeError` only (exceptions from ``resolve_sender``
+    propagate).
     """
     data = bytes(data)
     parsed = parse(data, limits, SUITES)
@@ -124,15 +138,44 @@ def open_envelope(
     until = header.expires + limits.clock_skew
     if now >= until:
         raise EnvelopeError(ErrorCode.EXPIRED, f"expired {now - header.expires} s ago")
-    if replay.is_replay(header.sender, header.id, until, now):
-        raise EnvelopeError(ErrorCode.REPLAYED, "this envelope id was already opened")
+    return VerifiedEnvelope(header, data, until, parsed.header_bytes, parsed.payload)
 
-    if header.public:
-        payload = bytes(parsed.payload)
+
+def open_verified(verified: VerifiedEnvelope, *, reader_kid: str | None,
+                  reader_keys: ReaderKeys | None) -> OpenedEnvelope:
+    """Steps 9-11 on a verified envelope (the caller has done its replay check)."""
+    if verified.header.public:
+        payload = bytes(verified._payload)
     else:
-        payload = _decrypt(parsed.header_bytes, header, parsed.payload, reader_kid, reader_keys)
-    replay.remember(header.sender, header.id, until, now)
-    return OpenedEnvelope(header, payload, data)
+        payload = _decrypt(verified._header_bytes, verified.header, verified._payload, reader_kid, reader_keys)
+    return OpenedEnvelope(verified.header, payload, verified.data)
+
+
+def open_envelope(
+    data: bytes,
+    *,
+    resolve_sender: SenderResolver,
+    reader_kid: str | None,
+    reader_keys: ReaderKeys | None,
+    now: int,
+    replay: ReplayCache,
+    limits: Limits = DEFAULT_LIMITS,
+) -> OpenedEnvelope:
+    """Verify and decrypt an envelope (see the module docstring for the steps and codes).
+
+    ``resolve_sender(cid)`` returns the sender's Ed25519 public key (32 raw bytes or a
+    key object) or None if the identity is unknown; ``reader_kid`` / ``reader_keys`` are this
+    node's identity CID and key holder (None to open public envelopes only); ``now`` is the
+    caller's time in seconds since the epoch. Only `EnvelopeError` is raised for anything
+    wrong with ``data``; exceptions from the callbacks propagate.
+    """
+    verified = verify_envelope(data, resolve_sender=resolve_sender, now=now, limits=limits)
+    header = verified.header
+    if replay.is_replay(header.sender, header.id, verified.until, now):
+        raise EnvelopeError(ErrorCode.REPLAYED, "this envelope id was already opened")
+    opened = open_verified(verified, reader_kid=reader_kid, reader_keys=reader_keys)
+    replay.remember(header.sender, header.id, verified.until, now)
+    return opened
 
 
 def _decrypt(header_bytes: bytes, header: EnvelopeHeader, ct: memoryview,
