@@ -18,6 +18,8 @@ all become JSON-RPC errors on that connection; the gateway goes on.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
@@ -32,7 +34,7 @@ from milagro_node.core.ratelimit import TokenBucket
 
 from .context import ActorContext
 from .mailbox import ActorError
-from .messages import HsmHealth
+from .messages import HsmHealth, ListIdentities, ListPeers, ReadInbox, RouterCounters, SendEnvelope
 from .store import StoreClient
 
 NAME = "api-gateway"
@@ -82,6 +84,11 @@ class ApiGateway:
             "node.status": ApiMethod(_node_status),
             "audit.tail": ApiMethod(_audit_tail),
             "hsm.health": ApiMethod(_hsm_health),
+            "peers.list": ApiMethod(_peers_list),
+            "identities.list": ApiMethod(_identities_list),
+            "envelope.send": ApiMethod(_envelope_send),
+            "envelope.inbox": ApiMethod(_envelope_inbox),
+            "envelope.counters": ApiMethod(_envelope_counters),
         }
 
     async def run(self, ctx: ActorContext, *, task_status: trio.TaskStatus[None]) -> None:
@@ -195,3 +202,48 @@ async def _audit_tail(ctx: ActorContext, session: Session, params: dict[str, Any
 async def _hsm_health(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
     """Ask the token now (not the cached state in node.status)."""
     return {"state": "ok", **await ctx.ask("hsm-worker", HsmHealth())}
+
+
+def _int_param(params: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
+    value = params.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise jsonrpc.RpcError(jsonrpc.INVALID_PARAMS, f"{name} must be an integer from {low} to {high}")
+    return value
+
+
+async def _peers_list(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+    return await ctx.ask("envelope-router", ListPeers())
+
+
+async def _identities_list(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+    return await ctx.ask("pki-resolver", ListIdentities())
+
+
+async def _envelope_send(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+    to, kind = params.get("to"), params.get("kind")
+    if not isinstance(to, list) or not to or not all(isinstance(i, str) for i in to):
+        raise jsonrpc.RpcError(jsonrpc.INVALID_PARAMS, "to must be a non-empty list of identity CIDs")
+    if not isinstance(kind, str):
+        raise jsonrpc.RpcError(jsonrpc.INVALID_PARAMS, "kind must be a string")
+    try:
+        payload = base64.b64decode(params.get("payload", ""), validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise jsonrpc.RpcError(jsonrpc.INVALID_PARAMS, "payload must be base64") from None
+    suite = params.get("suite", "mx1")
+    if suite not in ("mx1", "mx2"):
+        raise jsonrpc.RpcError(jsonrpc.INVALID_PARAMS, 'suite must be "mx1" or "mx2"')
+    ttl = _int_param(params, "ttl", 3600, 10, 7 * 24 * 3600)
+    return await ctx.ask("envelope-router", SendEnvelope(tuple(to), kind, payload, suite, ttl))
+
+
+async def _envelope_inbox(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+    request = ReadInbox(_int_param(params, "after", 0, 0, 1 << 62), _int_param(params, "count", 50, 1, 500))
+    rows = await ctx.ask("envelope-router", request)
+    for row in rows:
+        if "payload" in row:
+            row["payload"] = base64.b64encode(row["payload"]).decode()
+    return rows
+
+
+async def _envelope_counters(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+    return await ctx.ask("envelope-router", RouterCounters())

@@ -274,3 +274,102 @@ class KeyPublic:
     """Reply: the raw public key of an HSM-resident key, as the token holds it."""
 
     key_id: str
+
+
+# --- pki resolver (actor "pki-resolver"): identity logs of the federation -----------------
+# Errors: ActorError with the codes of milagro_node.core.identity.IdentityError
+# (unknown-identity, revoked, duplicity, ...) plus not-a-member.
+
+
+@attrs.frozen
+class ResolveIdentity:
+    """Reply: the `IdentityState` of a member (cache, then the store, then ``fetch_from``,
+    a peer id to ask over the network). ``not-a-member`` unless peers.toml pins it with the
+    peer id its log names, and `members_only`."""
+
+    identity: str
+    fetch_from: str | None = None
+    members_only: bool = True
+
+
+@attrs.frozen
+class ImportLog:
+    """A log (event blocks, inception first) seen on the network. Reply: the new
+    `IdentityState`; ``duplicity`` if it forks from what is known (recorded, audited)."""
+
+    events: tuple[bytes, ...] = attrs.field(repr=False)
+    source: str  # "announce from <peer>", "fetched from <peer>", ...
+
+
+@attrs.frozen
+class OwnLog:
+    """Reply: this node's own log (tuple of event blocks) and its `IdentityState`."""
+
+
+@attrs.frozen
+class LogOf:
+    """Reply: the stored log of `identity` (tuple of event blocks; empty if unknown)."""
+
+    identity: str
+
+
+@attrs.frozen
+class ListIdentities:
+    """Reply: a list of dicts, one per pinned member and known identity: identity, name,
+    member, seq, revoked, duplicity, peer_id, roles, addrs."""
+
+
+# --- envelope router (actor "envelope-router"): libp2p host, gossip, delivery ------------
+# Errors: ActorError with codes p2p-*, envelope error codes, unknown-identity, not-a-member.
+
+
+@attrs.frozen
+class SendEnvelope:
+    """Seal `payload` to `to` (identity CIDs), sign it in the HSM, gossip it, and re-send it
+    directly to each recipient until it acknowledges or the envelope expires.
+    Reply: {"cid", "seq", "bytes", "recipients"}."""
+
+    to: tuple[str, ...]
+    kind: str
+    payload: bytes = attrs.field(repr=False)
+    suite: str = "mx1"
+    ttl: int = 3600
+
+
+@attrs.frozen
+class PublishPublic:
+    """Sign `body` (in clear) as a public envelope of `kind` and gossip it. Reply: its CID."""
+
+    kind: str
+    body: bytes = attrs.field(repr=False)
+    ttl: int = 600
+
+
+@attrs.frozen
+class FetchLog:
+    """Ask peer `peer_id` for the log of `identity`. Reply: tuple of event blocks."""
+
+    peer_id: str
+    identity: str
+
+
+@attrs.frozen
+class ListPeers:
+    """Reply: a list of dicts: peer_id, identity, name, member, connected, score, last_seen,
+    addrs, accepted, rejected."""
+
+
+@attrs.frozen
+class ReadInbox:
+    """Reply: up to `count` envelopes received for this node, newest last, after `after`
+    (a receive counter), opened again from the stored ciphertext: dicts with n, cid, sender,
+    kind, seq, received, payload (bytes)."""
+
+    after: int = 0
+    count: int = 50
+
+
+@attrs.frozen
+class RouterCounters:
+    """Reply: {"accepted": {via: n}, "rejected": {reason: n}, "sent": n, "delivered": n,
+    "pending": n, "expired": n}."""

@@ -59,6 +59,9 @@ from libp2p.tools.anyio_service import background_trio_service
 from milagro_node.secret_memory import SecretBytes
 
 log = logging.getLogger("milagro_node.libp2p")
+# py-libp2p detaches its loggers from the root at import (they fall through to Python's
+# bare last-resort printer); hand them back so the node's log format and levels apply.
+logging.getLogger("libp2p").propagate = True
 
 GOSSIP_PROTOCOLS = [TProtocol("/meshsub/1.2.0"), TProtocol("/meshsub/1.1.0"), TProtocol("/meshsub/1.0.0")]
 # Publish waits while any peer's outbound queue is fuller than this (the library drops at 32).
@@ -173,7 +176,13 @@ class P2pHost:
     # -- gossip ----------------------------------------------------------------------
 
     def set_validator(self, topic: str, validator: Validator) -> None:
+        """Check every message on ``topic`` from a peer; the library also runs validators on
+        what this host publishes itself, which are accepted as they are."""
+        me = self._host.get_id()
+
         async def check(forwarder: ID, msg: Any) -> bool:
+            if forwarder == me:
+                return True
             return await validator(ID(msg.from_id).to_base58(), forwarder.to_base58(), bytes(msg.data))
 
         self._pubsub.set_topic_validator(topic, check, is_async_validator=True)

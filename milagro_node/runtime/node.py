@@ -20,13 +20,16 @@ import trio
 
 import milagro_node
 from actors.api_gateway import ApiGateway, ApiLimits
+from actors.envelope_router import EnvelopeRouter
 from actors.hsm_worker import HsmWorker
 from actors.keystore import Keystore
+from actors.pki_resolver import PkiResolver
 from actors.store import StoreActor
 from milagro_node import secret_memory
 
 from .config import NodeConfig
 from .datadir import DataDir
+from .federation import load_configured_federation
 from .hsm_setup import hsm_target
 from .supervisor import ActorSpec, Supervisor
 
@@ -55,6 +58,7 @@ def settle_heap() -> None:
 
 def actor_specs(config: NodeConfig) -> list[ActorSpec]:
     data = DataDir(config.data_dir)
+    federation = load_configured_federation(config)
     limits = ApiLimits(
         max_message_bytes=config.api.max_message_bytes,
         max_connections=config.api.max_connections,
@@ -65,6 +69,9 @@ def actor_specs(config: NodeConfig) -> list[ActorSpec]:
         ActorSpec("store", lambda: StoreActor(data.db)),
         ActorSpec("hsm-worker", lambda: HsmWorker(lambda: hsm_target(config))),
         ActorSpec("keystore", Keystore, needs=("store", "hsm-worker")),
+        ActorSpec("pki-resolver", lambda: PkiResolver(federation.members), needs=("store", "keystore")),
+        ActorSpec("envelope-router", lambda: EnvelopeRouter(federation, config.p2p.listen),
+                  needs=("keystore", "pki-resolver")),
         ActorSpec("api-gateway", lambda: ApiGateway(config.api.host, config.api.port, limits), needs=("store",)),
     ]
 

@@ -47,7 +47,7 @@ from ._hybrid_kem import X25519MlKem768
 from ._keys import Ed25519SecretKey, Entropy, LocalReaderKeys, ReaderKeys, RecipientKey, SystemEntropy
 from ._open import (
     OpenedEnvelope, VerifiedEnvelope, envelope_cid, inspect_envelope, open_envelope, open_verified,
-    verify_envelope,
+    public_body, verify_envelope,
 )
 from ._replay import ReplayCache
 from ._seal import SealDraft, prepare_public, prepare_seal, seal, seal_public
@@ -80,6 +80,7 @@ __all__ = [
     "open_verified",
     "prepare_public",
     "prepare_seal",
+    "public_body",
     "seal",
     "seal_public",
     "verify_envelope",

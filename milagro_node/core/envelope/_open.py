@@ -56,7 +56,7 @@ from ._replay import ReplayCache
 from ._suites import SUITES
 
 __all__ = ["OpenedEnvelope", "VerifiedEnvelope", "envelope_cid", "inspect_envelope", "open_envelope",
-           "open_verified", "verify_envelope"]
+           "open_verified", "public_body", "verify_envelope"]
 
 SenderResolver = Callable[[str], "bytes | Ed25519PublicKey | None"]
 
@@ -149,6 +149,16 @@ def open_verified(verified: VerifiedEnvelope, *, reader_kid: str | None,
     else:
         payload = _decrypt(verified._header_bytes, verified.header, verified._payload, reader_kid, reader_keys)
     return OpenedEnvelope(verified.header, payload, verified.data)
+
+
+def public_body(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """The clear body of a public envelope after steps 1-4 only (nothing verified): for an
+    announcement that carries the sender's own identity log, which must be read to find
+    the key that `verify_envelope` then checks. ``malformed`` if the envelope is not public."""
+    parsed = parse(bytes(data), limits, SUITES)
+    if not parsed.header.public:
+        raise EnvelopeError(ErrorCode.MALFORMED, "not a public envelope")
+    return bytes(parsed.payload)
 
 
 def open_envelope(
