@@ -91,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     inspected.add_argument("--in", dest="input", type=Path, metavar="FILE",
                            help="the envelope (default: standard input)")
     inspected.add_argument("--json", action="store_true", help="print JSON")
+    dev = commands.add_parser("devnet", help="run N nodes on 127.0.0.1 as one local federation, until Ctrl-C")
+    dev.add_argument("--nodes", type=int, default=3, help="how many nodes (default 3)")
+    dev.add_argument("--dir", type=Path, default=Path("devnet"), help="where their data dirs go (default ./devnet)")
     commands.add_parser("version", parents=[common], help="print the version")
     return parser
 
@@ -220,13 +223,21 @@ def cmd_envelope(args: argparse.Namespace) -> int:
         raise CliError(f"{exc.code}: {exc.message}") from None
 
 
+def cmd_devnet(args: argparse.Namespace) -> int:
+    if not 1 <= args.nodes <= 32:
+        raise CliError("--nodes must be from 1 to 32", 2)
+    from . import devnet
+
+    return devnet.run(args.dir, args.nodes)
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     print(f"milagro-node {milagro_node.__version__}")
     return 0
 
 
 COMMANDS = {"init": cmd_init, "run": cmd_run, "status": cmd_status, "audit": cmd_audit, "hsm": cmd_hsm, "identity": cmd_identity,
-            "envelope": cmd_envelope, "version": cmd_version}
+            "envelope": cmd_envelope, "devnet": cmd_devnet, "version": cmd_version}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,12 +29,18 @@ def _toml_value(value: Any) -> str:
     raise TypeError(type(value))
 
 
-def render_default_config(data_dir: Path) -> str:
+def render_default_config(data_dir: Path, values: dict[tuple[str, str], Any] | None = None) -> str:
     """The commented node.toml that ``milagro-node init`` writes into ``data_dir``.
 
     Active lines carry the defaults; optional keys are shown commented out.  Loading
     the result gives the same NodeConfig as no file at all (tests check this).
+    ``values`` sets chosen keys, {(section, key): value}, instead of their defaults
+    (``milagro-node devnet`` gives each node its own ports).
     """
+    values = values or {}
+    unknown = [f"{s}.{k}" for s, k in values if k not in SCHEMA.get(s, {})]
+    if unknown:
+        raise KeyError(f"no such config keys: {', '.join(unknown)}")
     lines = [
         "# Milagro Node configuration, written by `milagro-node init`.",
         f"# Data directory: {json.dumps(str(data_dir), ensure_ascii=False)}",
@@ -50,7 +56,9 @@ def render_default_config(data_dir: Path) -> str:
         lines += ["", f"# {SECTION_DOCS[section]}", f"[{section}]"]
         for key, spec in keys.items():
             lines += [f"# {line}" for line in spec.doc.splitlines()]
-            if spec.active:
+            if (section, key) in values:
+                lines.append(f"{key} = {_toml_value(values[section, key])}")
+            elif spec.active:
                 lines.append(f"{key} = {_toml_value(spec.default)}")
             else:
                 # data_dir's useful example is the directory init is writing into
