@@ -77,8 +77,13 @@ class ActorContext:
     async def tell(self, actor: str, message: Any) -> None:
         await self._mailbox_of(actor).tell(message)
 
-    async def serve(self, handle: Handler) -> None:
+    async def serve(self, handle: Handler, *, concurrency: int = 1) -> None:
         """Handle this actor's mailbox, one message at a time, forever.
+
+        With ``concurrency`` > 1, up to that many requests are handled at once (each in its
+        own task), for an actor whose requests wait on the network or on other actors that
+        may ask it back (the envelope router: a send waits on the pki-resolver, which may
+        ask the router to fetch a log).
 
         A handler's return value is the reply; an `ActorError` it raises is
         replied as a failure and the loop goes on; anything else propagates
@@ -93,7 +98,7 @@ class ActorContext:
             except ActorError as exc:
                 return [exc]
 
-        await self.serve_batches(one, max_batch=1)
+        await self.serve_batches(one, max_batch=1, pipeline=concurrency)
 
     async def serve_batches(self, handle_batch: BatchHandler, *, max_batch: int, pipeline: int = 1) -> None:
         """Like `serve`, but hand the handler every queued request at once (up to

@@ -45,6 +45,7 @@ class PkiResolver:
         self._announce_every = announce_every
         self._states: dict[str, IdentityState] = {}
         self._refused: Counter[str] = Counter()
+        self._importing = trio.Lock()  # one log merge at a time: read, merge, write must not interleave
 
     async def run(self, ctx: ActorContext, *, task_status: trio.TaskStatus[None]) -> None:
         self._ctx = ctx
@@ -58,7 +59,9 @@ class PkiResolver:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._announce_forever)
             task_status.started()
-            await ctx.serve(self._handle)
+            # Concurrent: a resolve that fetches a log over the network must not hold up the
+            # router's validators asking for identities already known.
+            await ctx.serve(self._handle, concurrency=16)
 
     async def _handle(self, request: Any) -> Any:
         try:
@@ -91,15 +94,27 @@ class PkiResolver:
             try:
                 state = await self._known.resolve(identity)
             except IdentityError as exc:
-                if exc.code != "unknown-identity" or fetch_from is None:
+                # Unknown yet (its announcement has not come): ask the peer that brought its
+                # name, else the member itself at its pinned peer id.
+                sources = [p for p in (fetch_from, getattr(self._members.get(identity), "peer_id", None)) if p]
+                if exc.code != "unknown-identity" or not sources:
                     raise
-                state = await self._fetch(identity, fetch_from)
+                state = await self._fetch_first(identity, sources, exc)
             self._states[identity] = state
         if state.revoked:
             raise ActorError("revoked", f"{identity} was revoked at seq {state.seq}")
         if members_only:
             self._check_member(state)
         return state
+
+    async def _fetch_first(self, identity: str, peers: list[str], unknown: IdentityError) -> IdentityState:
+        for peer_id in dict.fromkeys(peers):
+            try:
+                return await self._fetch(identity, peer_id)
+            except ActorError as exc:
+                self._ctx.log.debug("log fetch failed", extra={"identity": identity, "peer": peer_id,
+                                                               "code": exc.code})
+        raise unknown
 
     async def _fetch(self, identity: str, peer_id: str) -> IdentityState:
         events = await self._ctx.ask("envelope-router", FetchLog(peer_id, identity))
@@ -128,7 +143,8 @@ class PkiResolver:
             if identity == self._own_state.identity:
                 return self._own_state  # our own announcement, echoed back
             self._check_pinned(identity)
-            imported = await self._known.add(events)
+            async with self._importing:
+                imported = await self._known.add(events)
         except (IdentityError, ActorError) as exc:
             if exc.code == "duplicity":
                 self._states.pop(identity, None)  # a forked identity never resolves again

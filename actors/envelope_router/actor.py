@@ -55,6 +55,7 @@ NAME = "envelope-router"
 DIAL_FIRST_S, DIAL_MOST_S = 1.0, 30.0
 REPLAY_SAVE_S = 5.0
 DELIVERY_CONCURRENCY = 16
+REQUEST_CONCURRENCY = 32
 
 
 class EnvelopeRouter:
@@ -103,7 +104,7 @@ class EnvelopeRouter:
                     nursery.start_soon(self._retry_forever)
                     nursery.start_soon(self._save_replay_forever)
                     task_status.started()
-                    await ctx.serve(self._handle)
+                    await ctx.serve(self._handle, concurrency=REQUEST_CONCURRENCY)
         finally:
             seed.close()
             self._reader.close()
@@ -162,14 +163,13 @@ class EnvelopeRouter:
         states = [await self._ctx.ask("pki-resolver", ResolveIdentity(identity)) for identity in dict.fromkeys(to)]
         recipients = [RecipientKey(s.identity, s.x25519, s.mlkem768) for s in states]
         now = int(time.time())
-        seq = self._next_seq
+        seq, self._next_seq = self._next_seq, self._next_seq + 1  # before any await: sends run concurrently
         try:
             draft = prepare_seal(payload, suite=suite, sender=self._me.identity, kind=kind, recipients=recipients,
                                  created=now, expires=now + ttl, seq=seq)
             data = draft.finish(await self._sign(draft.to_be_signed))
         except (EnvelopeError, ValueError) as exc:
             raise ActorError(str(getattr(exc, "code", "bad-request")), str(exc)) from None
-        self._next_seq += 1
         cid = await self._store.put_block(data, "dag-cbor")
         entry = Sent(seq, cid, tuple(s.identity for s in states), now + ttl,
                      {s.identity for s in states}, next_try=trio.current_time() + 2.0)

@@ -1,0 +1,129 @@
+"""Five nodes as separate processes over libp2p on 127.0.0.1 (issue 5's federation test).
+
+The tests share one devnet and run in file order: nodes 1-4 start first; node-5 starts late
+(`test_late_node_learns_every_identity`); node-3 is killed and restarted; a burst closes.
+"""
+
+import base64
+
+import pytest
+import trio
+
+from devnetkit import Devnet, eventually, inbox, inbox_cids
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    net = Devnet(tmp_path_factory.mktemp("federation"), 5)
+    try:
+        for i in (1, 2, 3, 4):
+            net.start(i)
+        yield net
+    finally:
+        net.stop_all()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+async def send(net: Devnet, sender: int, recipients: list[int], payload: bytes, kind: str = "test.note") -> str:
+    async with net.api(sender) as api:
+        sent = await api.call("envelope.send", to=[net.node(r).identity for r in recipients],
+                              kind=kind, payload=b64(payload))
+    return sent["cid"]
+
+
+async def received(net: Devnet, i: int) -> dict[str, bytes]:
+    async with net.api(i) as api:
+        return {row["cid"]: base64.b64decode(row["payload"]) for row in await inbox(api)}
+
+
+async def wait_for_mesh(net: Devnet, nodes: list[int]) -> None:
+    for i in nodes:
+        async with net.api(i) as api:
+            async def all_connected():
+                rows = await api.call("peers.list")
+                return all(row["connected"] for row in rows if row["name"] in {f"node-{j}" for j in nodes})
+            await eventually(all_connected, timeout=30, what=f"node-{i} connected to {nodes}")
+
+
+async def test_each_sends_to_a_subset_and_only_recipients_read(net):
+    with trio.fail_after(90):
+        await wait_for_mesh(net, [1, 2, 3, 4])
+        subsets = {1: [2, 3], 2: [3], 3: [1, 4], 4: [1, 2, 3]}
+        sent = {}
+        for sender, recipients in subsets.items():
+            payload = f"from node-{sender} to {recipients}".encode()
+            sent[await send(net, sender, recipients, payload)] = (payload, recipients)
+        for i in (1, 2, 3, 4):
+            wanted = {cid for cid, (_, recipients) in sent.items() if i in recipients}
+
+            async def arrived():
+                return wanted <= set(await received(net, i))
+            await eventually(arrived, timeout=30, what=f"node-{i}'s envelopes")
+            inbox_now = await received(net, i)
+            for cid, (payload, recipients) in sent.items():
+                if i in recipients:
+                    assert inbox_now[cid] == payload
+                else:
+                    assert cid not in inbox_now, f"node-{i} is not a recipient of {cid}"
+
+
+async def test_late_node_learns_every_identity(net):
+    with trio.fail_after(90):
+        net.start(5)
+        everyone = {net.node(i).identity for i in range(1, 6)}
+        async with net.api(5) as api:
+            async def knows_all():
+                rows = await api.call("identities.list")
+                return {row["identity"] for row in rows if row["known"]} == everyone
+            await eventually(knows_all, timeout=45, what="node-5 learned every identity")
+        for i in (1, 2, 3, 4):
+            async with net.api(i) as api:
+                async def knows_node5():
+                    rows = await api.call("identities.list")
+                    return any(row["identity"] == net.node(5).identity and row["known"] for row in rows)
+                await eventually(knows_node5, timeout=45, what=f"node-{i} learned node-5")
+        cid = await send(net, 1, [5], b"welcome")
+
+        async def arrived():
+            return (await received(net, 5)).get(cid) == b"welcome"
+        await eventually(arrived, timeout=30, what="node-5 got its first envelope")
+
+
+async def test_node_killed_and_restarted_rejoins_and_receives(net):
+    with trio.fail_after(120):
+        net.kill(3)
+        while_down = await send(net, 1, [3], b"sent while node-3 was down")
+        net.start(3)
+        after = await send(net, 2, [3], b"sent after the restart")
+
+        async def both():
+            got = await received(net, 3)
+            return got.get(while_down) == b"sent while node-3 was down" and got.get(after) == b"sent after the restart"
+        await eventually(both, timeout=60, what="node-3 received what was sent while it was down, and after")
+
+
+async def test_burst_of_500_is_delivered_whole(net):
+    with trio.fail_after(240):
+        before = await received(net, 2)
+        cids = set()
+        async with net.api(1) as api:
+            for n in range(500):
+                sent = await api.call("envelope.send", to=[net.node(2).identity], kind="test.burst",
+                                      payload=b64(b"burst %d" % n))
+                cids.add(sent["cid"])
+        async with net.api(2) as api:
+            async def all_there():
+                return cids <= await inbox_cids(api)
+            await eventually(all_there, timeout=120, what="node-2 has all 500", step=1.0)
+        got = await received(net, 2)
+        assert sorted(got[cid] for cid in cids) == sorted(b"burst %d" % n for n in range(500))
+        assert len(got) - len(before) == 500  # each exactly once
+        async with net.api(1) as api:
+            async def acknowledged():
+                return (await api.call("envelope.counters"))["pending"] == 0
+            await eventually(acknowledged, timeout=60, what="every burst envelope acknowledged")
