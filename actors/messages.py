@@ -363,7 +363,7 @@ class ListPeers:
 class ReadInbox:
     """Reply: up to `count` envelopes received for this node, newest last, after `after`
     (a receive counter), opened again from the stored ciphertext: dicts with n, cid, sender,
-    kind, seq, received, payload (bytes)."""
+    kind, seq, received_ms, payload (bytes)."""
 
     after: int = 0
     count: int = 50

@@ -22,11 +22,11 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def start_node(data_dir: Path, **env: str) -> subprocess.Popen:
-    """Start `milagro-node run` on an API port chosen by the OS; return once it is ready."""
+    """Start `milagro-node run` on API and libp2p ports chosen by the OS; return once it is ready."""
     proc = subprocess.Popen(
         [str(BIN / "milagro-node"), "run", "--data-dir", str(data_dir)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=clean_env(MILAGRO_API_LISTEN="127.0.0.1:0", **env),
+        env=clean_env(**{"MILAGRO_API_LISTEN": "127.0.0.1:0", "MILAGRO_P2P_LISTEN": "/ip4/127.0.0.1/tcp/0", **env}),
     )
     line = proc.stdout.readline()  # the "ready" banner, or "" if it died first
     if "ready" not in line:

@@ -17,7 +17,7 @@ peers:
   direct delivery, acknowledgements — `milagro_node.core.federation_wire`.
 
 Store layout: blocks (envelopes by CID); kv ``router/seq`` (next seq), ``outbox/<seq>``,
-``inbox/<n>`` ({cid, sender, kind, seq, received}), ``router/replay`` (the replay cache, saved
+``inbox/<n>`` ({cid, sender, kind, seq, received_ms}), ``router/replay`` (the replay cache, saved
 every few seconds so a restart does not reopen the replay window).
 
 Error handling: a peer's bad message is rejected and counted (`Inbound`), a failed delivery
@@ -218,7 +218,7 @@ class EnvelopeRouter:
         self._inbox_cids.add(verified.cid)
         await self._store.put_block(verified.data, "dag-cbor")
         entry = {"cid": verified.cid, "sender": header.sender, "kind": header.kind,
-                 "seq": -1 if header.seq is None else header.seq, "received": int(time.time())}
+                 "seq": -1 if header.seq is None else header.seq, "received_ms": int(time.time() * 1000)}
         await self._store.kv_batch((("inbox", f"{self._inbox_count:016d}", ipld.encode(entry)),))
         self._inbox_count += 1
         self._ctx.log.info("envelope received", extra={"cid": verified.cid, "sender": header.sender,
@@ -427,7 +427,7 @@ class EnvelopeRouter:
             data = await self._store.get_block(entry["cid"])
             try:
                 state = await self._ctx.ask("pki-resolver", ResolveIdentity(entry["sender"], members_only=False))
-                verified = verify_envelope(data, resolve_sender=lambda _: state.sign_key, now=entry["received"])
+                verified = verify_envelope(data, resolve_sender=lambda _: state.sign_key, now=entry["received_ms"] // 1000)
                 row["payload"] = open_verified(verified, reader_kid=self._me.identity,
                                                reader_keys=self._reader).payload
             except (ActorError, EnvelopeError) as exc:
