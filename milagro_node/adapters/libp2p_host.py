@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -66,6 +67,8 @@ logging.getLogger("libp2p").propagate = True
 GOSSIP_PROTOCOLS = [TProtocol("/meshsub/1.2.0"), TProtocol("/meshsub/1.1.0"), TProtocol("/meshsub/1.0.0")]
 # Publish waits while any peer's outbound queue is fuller than this (the library drops at 32).
 QUEUE_HIGH_WATER = OutBoundQueueSize - 4
+# Gossip message ids whose validation verdict is kept (copies of one message share it).
+VERDICTS_KEPT = 4096
 
 
 class P2pError(Exception):
@@ -177,13 +180,39 @@ class P2pHost:
 
     def set_validator(self, topic: str, validator: Validator) -> None:
         """Check every message on ``topic`` from a peer; the library also runs validators on
-        what this host publishes itself, which are accepted as they are."""
+        what this host publishes itself, which are accepted as they are.
+
+        One gossip message (one message id) gets one verdict: the library marks a message
+        seen only after validating it, so the same message arriving from two peers at once
+        is validated twice, and the second copy would fail the replay check and cost an
+        honest forwarder score. A copy that arrives while its twin is being checked waits
+        for that verdict instead."""
         me = self._host.get_id()
+        message_id = self._pubsub._msg_id_constructor  # the library's own (from, seqno)
+        verdicts: OrderedDict[bytes, trio.Event | bool] = OrderedDict()
 
         async def check(forwarder: ID, msg: Any) -> bool:
             if forwarder == me:
                 return True
-            return await validator(ID(msg.from_id).to_base58(), forwarder.to_base58(), bytes(msg.data))
+            key = message_id(msg)
+            while isinstance(verdict := verdicts.get(key), trio.Event):
+                await verdict.wait()
+            if verdict is not None:
+                return verdict
+            done, verdict = trio.Event(), None
+            verdicts[key] = done
+            try:
+                verdict = await validator(ID(msg.from_id).to_base58(), forwarder.to_base58(), bytes(msg.data))
+            finally:
+                if verdicts.get(key) is done:
+                    if verdict is None:
+                        del verdicts[key]
+                    else:
+                        verdicts[key] = verdict
+                done.set()
+            while len(verdicts) > VERDICTS_KEPT:
+                verdicts.popitem(last=False)
+            return verdict
 
         self._pubsub.set_topic_validator(topic, check, is_async_validator=True)
 
