@@ -11,6 +11,9 @@ and costs its forwarder peer score. In order:
                 for ``pki.announce`` the log in the body itself
     signature   and time window (envelope steps 5-7)                 bad-signature, expired, ...
     replay      (sender, id) not seen before; remembered now         replayed
+                (a direct delivery is checked but not remembered: it is the
+                sender's re-send of its own gossip, whose copy may still be on
+                its way and must not count against the peer that forwards it)
 
 Passing messages are kept briefly (by CID) for the subscription reader, so nothing is
 verified twice. Counters by reason and by peer feed ``peers.list`` and the console.
@@ -85,7 +88,7 @@ class Inbound:
         peer = self.peer(forwarder)
         peer.last_seen = time.time()
         try:
-            verified = await self._verify(data, forwarder, peer)
+            verified = await self._verify(data, forwarder, peer, remember=via != "direct")
         except Rejected as exc:
             peer.rejected += 1
             self.rejected[exc.code] += 1
@@ -102,7 +105,7 @@ class Inbound:
         """The stashed result of `check` for these bytes (once)."""
         return self._stash.pop(envelope_cid(data), None)
 
-    async def _verify(self, data: bytes, forwarder: str, peer: PeerCounters) -> VerifiedEnvelope:
+    async def _verify(self, data: bytes, forwarder: str, peer: PeerCounters, *, remember: bool) -> VerifiedEnvelope:
         if not peer.bucket.take(trio.current_time()):
             raise Rejected("rate-limited", f"{forwarder} sends more than {PEER_RATE:g} envelopes/s")
         now = int(time.time())
@@ -117,8 +120,9 @@ class Inbound:
             raise Rejected(str(exc.code), exc.message) from None
         if self.replay.is_replay(header.sender, header.id, verified.until, now):
             raise Rejected("replayed", "this envelope id was already seen")
-        self.replay.remember(header.sender, header.id, verified.until, now)
-        self.replay_dirty = True
+        if remember:
+            self.replay.remember(header.sender, header.id, verified.until, now)
+            self.replay_dirty = True
         return verified
 
     async def _resolve(self, identity: str, forwarder: str) -> Any:
