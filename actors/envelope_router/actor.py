@@ -221,7 +221,7 @@ class EnvelopeRouter:
                  "seq": -1 if header.seq is None else header.seq, "received_ms": int(time.time() * 1000)}
         await self._store.kv_batch((("inbox", f"{self._inbox_count:016d}", ipld.encode(entry)),))
         self._inbox_count += 1
-        self._ctx.log.info("envelope received", extra={"cid": verified.cid, "sender": header.sender,
+        self._ctx.log.debug("envelope received", extra={"cid": verified.cid, "sender": header.sender,
                                                        "kind": header.kind})
         last = self._last_seq.get(header.sender, -1)
         if header.seq is not None:
