@@ -8,7 +8,9 @@ Why our own: `cryptography` ships HPKE, but its public API has no associated dat
 exporter, no way to inject the ephemeral key (needed to check the RFC's test vectors and to
 make our own deterministic vectors) and no way to plug in another KEM (the envelope's
 post-quantum hybrid). The primitives underneath are still `cryptography`'s (X25519, AES-GCM,
-ChaCha20-Poly1305) and the standard library's HMAC-SHA256 (OpenSSL's, one call per HMAC).
+ChaCha20-Poly1305) and the standard library's HMAC-SHA256 (OpenSSL's, one call per HMAC),
+except the DH of a key held in `SecretBytes` (`X25519SecretKey`), which is libsodium's
+(PyNaCl): it takes the raw scalar, where OpenSSL would first import it as a key.
 
 Theory of operation (RFC 9180, mode_base only; no PSK, no auth modes):
 
@@ -48,6 +50,8 @@ import attrs
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+from nacl import bindings as sodium
+from nacl import exceptions as sodium_errors
 
 from milagro_node.secret_memory import SecretBytes
 
@@ -188,7 +192,14 @@ class X25519SecretKey:
         return self._secret
 
     def x25519(self, peer_public: bytes) -> SecretBytes:
-        shared = _x25519_private(self._secret).exchange(X25519PublicKey.from_public_bytes(peer_public))
+        # libsodium rather than OpenSSL: OpenSSL's key import computes the public key (a
+        # second scalar multiplication, 22 us) before it can do the one DH we asked for.
+        if len(peer_public) != 32:
+            raise ValueError("an X25519 public key is 32 bytes")
+        try:
+            shared = sodium.crypto_scalarmult(self._secret.reveal(), bytes(peer_public))
+        except sodium_errors.RuntimeError:  # libsodium refuses an all-zero result
+            raise ValueError("the peer's X25519 public key is a low-order point") from None
         return SecretBytes.copy_from(shared)
 
     def close(self) -> None:

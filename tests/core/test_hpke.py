@@ -199,3 +199,17 @@ def test_labeled_expand_bounds():
     with pytest.raises(ValueError):
         hpke.labeled_expand(b"x", bytes(32), b"l", b"", 255 * 32 + 1)
     assert len(hpke.labeled_expand(b"x", bytes(32), b"l", b"", 255 * 32)) == 255 * 32
+
+
+def test_secret_key_dh_equals_openssl_and_refuses_bad_points():
+    # X25519SecretKey computes its DH with libsodium: the same function as OpenSSL's.
+    recipient = hpke.X25519SecretKey.generate()
+    ours = X25519PrivateKey.from_private_bytes(recipient.secret.reveal())
+    for _ in range(20):
+        peer = X25519PrivateKey.generate().public_key()
+        with recipient.x25519(peer.public_bytes_raw()) as shared:
+            assert shared == ours.exchange(peer)
+    low_order = H("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")
+    for bad in (bytes(32), low_order, bytes(31), bytes(33)):
+        with pytest.raises(ValueError):
+            recipient.x25519(bad)
