@@ -112,6 +112,8 @@ def labeled_expand(suite_id: bytes, prk: bytes, label: bytes, info: bytes, lengt
     if not 0 < length <= 255 * _NH:
         raise ValueError(f"HKDF-Expand length {length} out of range")
     labeled_info = length.to_bytes(2, "big") + _VERSION_LABEL + suite_id + label + info
+    if length <= _NH:  # every key, nonce and shared secret here: one block, no loop
+        return _hmac(prk, labeled_info + b"\x01")[:length]
     out, block, counter = b"", b"", 1
     while len(out) < length:
         block = _hmac(prk, block + labeled_info + bytes([counter]))
