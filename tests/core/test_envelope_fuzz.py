@@ -274,7 +274,8 @@ def test_bases_open(base):
     lambda r: r.update(wck=1),
     lambda r: r.update(x=b""),
     lambda r: r.pop("wck"),
-], ids=["kid", "utf8-kid", "enc-size", "wck-type", "extra-key", "missing-key"])
+    lambda r: r.clear(),
+], ids=["kid", "utf8-kid", "enc-size", "wck-type", "extra-key", "missing-key", "empty"])
 def test_bulk_recipient_path_agrees_with_one_by_one(change):
     value = dag_cbor.decode(BASES[-1])
     change(value["recipients"][3])
@@ -286,6 +287,13 @@ def test_bulk_recipient_path_agrees_with_one_by_one(change):
     with pytest.raises(EnvelopeError) as err:
         _open(data)
     assert err.value.code in ("malformed", "bad-signature")
+
+
+def test_empty_recipient_list_is_read_as_empty():
+    value = dag_cbor.decode(BASES[-1])
+    value["recipients"] = []
+    data = dag_cbor.encode(value)
+    assert _read(data)[0]["recipients"] == [] and _read(data, fast=False) == _read(data)
 
 
 def test_bulk_recipient_path_duplicate_kid():

@@ -188,6 +188,8 @@ class _Reader:
         accounted for. Any other shape, or a short span, goes one by one, which gives the
         exact error. At 50 recipients this is 4 times faster than one by one.
         """
+        if count == 0:
+            return []
         start = self.pos
         first = self.recipient(depth)
         if count == 1 or not _is_record(first):
