@@ -318,12 +318,20 @@ def encode_parts(value: Any) -> list[bytes]:
     return parts
 
 
-def _canonical_order(mapping: dict) -> list[tuple[bytes, str]]:
-    if any(type(key) is not str for key in mapping):
+def _canonical_order(mapping: dict) -> tuple[tuple[bytes, str], ...]:
+    keys = tuple(mapping)
+    if not set(map(type, keys)) <= {str}:
         raise TypeError("map keys must be str")
-    keys = sorted((key.encode("utf-8"), key) for key in mapping)
-    keys.sort(key=lambda pair: len(pair[0]))  # stable: shorter first, then bytewise
-    return keys
+    return _sorted_keys(keys)
+
+
+@functools.lru_cache(maxsize=256)
+def _sorted_keys(keys: tuple[str, ...]) -> tuple[tuple[bytes, str], ...]:
+    # Cached by the keys as given: an envelope's maps come with a handful of key sets
+    # (header, envelope, recipient entry) and sorting them cost more than writing them.
+    ordered = sorted((key.encode("utf-8"), key) for key in keys)
+    ordered.sort(key=lambda pair: len(pair[0]))  # stable: shorter first, then bytewise
+    return tuple(ordered)
 
 
 def _head(major: int, arg: int) -> bytes:
