@@ -76,7 +76,9 @@ __all__ = [
     "labeled_expand",
     "labeled_extract",
     "open_base",
+    "open_secret",
     "seal_base",
+    "seal_secret",
     "setup_base_recipient",
     "setup_base_sender",
 ]
@@ -422,3 +424,42 @@ def open_base(suite: Suite, enc: bytes, recipient: Any, info: bytes, aad: bytes,
         return ctx.open(aad, ciphertext)
     finally:
         ctx.close()
+
+
+# --- single-shot for a secret (a wrapped key): no context, no exporter ----------------------
+
+
+def _first_message_aead(suite: Suite, shared_secret: SecretBytes, info: bytes) -> tuple[Any, bytes]:
+    """The AEAD and nonce of message 0 of the context `key_schedule` would set up.
+
+    For one message the key goes straight from HKDF into the AEAD object: holding it in
+    `SecretBytes` first (as `key_schedule` must, for a context) would only add one more
+    unwipeable copy when it is revealed for the AEAD a line later.
+    """
+    sid = suite.suite_id
+    context = key_schedule_context(suite, info)
+    secret = labeled_extract(sid, shared_secret.reveal(), b"secret", b"")
+    aead = suite.aead.factory(labeled_expand(sid, secret, b"key", context, suite.aead.key_size))
+    return aead, labeled_expand(sid, secret, b"base_nonce", context, suite.aead.nonce_size)
+
+
+def seal_secret(suite: Suite, pk: bytes, info: bytes, secret: SecretBytes, *,
+                ephemeral: Any = None) -> tuple[bytes, bytes]:
+    """`seal_base` of ``secret`` with empty aad: ``(enc, ciphertext)``; the same bytes."""
+    shared_secret, enc = suite.kem.encap(pk, ephemeral)
+    with shared_secret:
+        aead, nonce = _first_message_aead(suite, shared_secret, info)
+    return enc, aead.encrypt(nonce, secret.reveal(), b"")
+
+
+def open_secret(suite: Suite, enc: bytes, recipient: Any, info: bytes, ciphertext: bytes) -> SecretBytes:
+    """`open_base` with empty aad, for a secret plaintext; `HpkeError` if it does not open."""
+    with suite.kem.decap(enc, recipient) as shared_secret:
+        aead, nonce = _first_message_aead(suite, shared_secret, info)
+    try:
+        plaintext = aead.decrypt(nonce, ciphertext, b"")
+    except InvalidTag:
+        raise HpkeError("ciphertext does not open") from None
+    secret = SecretBytes.copy_from(plaintext)
+    del plaintext  # the immutable copy cannot be wiped; drop it at once
+    return secret
