@@ -48,6 +48,10 @@ _CT_OVERHEAD = 48  # key commitment and AES-GCM tag (see _format)
 # and a copy of it costs more than the AES-GCM pass over it (fresh pages, page faults).
 _VIEWED = frozenset({"ct", "body"})
 _RECIPIENT_FIELDS = {"enc": None, "kid": None, "wck": None}.keys()
+# The v1 keys, decoded once.
+_KEY_TEXT = {key.encode(): key for key in (
+    "v", "ct", "id", "seq", "sig", "body", "kind", "suite", "sender", "created", "expires",
+    "recipients", "enc", "kid", "wck")}
 
 
 def read_envelope(data: bytes, limits: Any) -> tuple[dict[str, Any], list[tuple[str, int]]]:
@@ -231,15 +235,24 @@ class _Reader:
             raise self._fail(ErrorCode.MALFORMED, f"a map of {arg} entries", start)
         out: dict[str, Any] = {}
         previous = b""
+        data = self.data
         for i in range(arg):
-            key_major, key_length, key_start = self.head()
-            if key_major != 3:
-                raise self._fail(ErrorCode.MALFORMED, "a map key that is not a string", key_start)
-            raw = self.string(3, key_length, key_start, MAX_TEXT)
+            key_start = self.pos
+            end = key_start + 1 + (data[key_start] - 0x60) if key_start < len(data) else 0
+            if key_start < end <= len(data) and end - key_start <= 24:
+                # The common case, as `head` + `string` would take it: a text of at most
+                # 23 bytes, its length in the head byte, present in full.
+                raw = data[key_start + 1:end]
+                self.pos = end
+            else:
+                key_major, key_length, key_start = self.head()
+                if key_major != 3:
+                    raise self._fail(ErrorCode.MALFORMED, "a map key that is not a string", key_start)
+                raw = self.string(3, key_length, key_start, MAX_TEXT)
             if i and (len(raw), raw) <= (len(previous), previous):
                 raise self._fail(ErrorCode.NON_CANONICAL, "a map key repeated or out of order", key_start)
             previous = raw
-            key = self.text(raw, key_start)
+            key = _KEY_TEXT.get(raw) or self.text(raw, key_start)
             if depth == 0:
                 self.entries.append((key, key_start))
             out[key] = self.item(depth + 1, key if depth == 0 else under)
