@@ -347,7 +347,10 @@ def _sorted_keys(keys: tuple[str, ...]) -> tuple[tuple[bytes, str], ...]:
     return tuple(ordered)
 
 
+@functools.lru_cache(maxsize=1024)
 def _head(major: int, arg: int) -> bytes:
+    # Cached: a header repeats the same few heads (key and field lengths, sizes of one
+    # suite), and the cache hit is a C call where this body is a Python loop.
     if arg < 24:
         return bytes([major << 5 | arg])
     for info, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
