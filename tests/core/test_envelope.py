@@ -272,6 +272,11 @@ def test_signer_gives_openssl_signatures_from_secret_memory():
         assert signer(message) == reference.sign(message)
     signer.close()
     assert seed.closed
+    other_seed = SecretBytes.random(32)
+    other = Ed25519SecretKey(other_seed)
+    other_seed.close()  # closing the seed it was given disables the signer
+    with pytest.raises(ValueError):
+        other(b"message")
 
 
 def test_error_type():

@@ -136,6 +136,9 @@ class Ed25519SecretKey:
         return cls(SecretBytes.random(32))
 
     def __call__(self, message: bytes) -> bytes:
+        if self._seed.closed:  # the caller's seed closed: the key is gone, as it was before
+            self._signing_key.close()
+            raise ValueError("secret is closed")
         return sodium.crypto_sign(bytes(message), self._signing_key.reveal())[:64]
 
     def close(self) -> None:
