@@ -190,7 +190,7 @@ class _Reader:
         entries `recipient` would accept, with the same values. ``count - 1`` matches of one
         length in ``count - 1`` times that length can only tile the span, so every byte is
         accounted for. Any other shape, or a short span, goes one by one, which gives the
-        exact error. At 50 recipients this is 4 times faster than one by one.
+        exact error. At 50 recipients it halves the decoding time (68 -> 30 us).
         """
         if count == 0:
             return []
