@@ -8,7 +8,9 @@ Why our own: `cryptography` ships HPKE, but its public API has no associated dat
 exporter, no way to inject the ephemeral key (needed to check the RFC's test vectors and to
 make our own deterministic vectors) and no way to plug in another KEM (the envelope's
 post-quantum hybrid). The primitives underneath are still `cryptography`'s (X25519, AES-GCM,
-ChaCha20-Poly1305) and the standard library's HMAC-SHA256 (OpenSSL's, one call per HMAC).
+ChaCha20-Poly1305) and the standard library's HMAC-SHA256 (OpenSSL's, one call per HMAC),
+except the DH of a key held in `SecretBytes` (`X25519SecretKey`), which is libsodium's
+(PyNaCl): it takes the raw scalar, where OpenSSL would first import it as a key.
 
 Theory of operation (RFC 9180, mode_base only; no PSK, no auth modes):
 
@@ -48,6 +50,8 @@ import attrs
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+from nacl import bindings as sodium
+from nacl import exceptions as sodium_errors
 
 from milagro_node.secret_memory import SecretBytes
 
@@ -72,7 +76,9 @@ __all__ = [
     "labeled_expand",
     "labeled_extract",
     "open_base",
+    "open_secret",
     "seal_base",
+    "seal_secret",
     "setup_base_recipient",
     "setup_base_sender",
 ]
@@ -108,6 +114,8 @@ def labeled_expand(suite_id: bytes, prk: bytes, label: bytes, info: bytes, lengt
     if not 0 < length <= 255 * _NH:
         raise ValueError(f"HKDF-Expand length {length} out of range")
     labeled_info = length.to_bytes(2, "big") + _VERSION_LABEL + suite_id + label + info
+    if length <= _NH:  # every key, nonce and shared secret here: one block, no loop
+        return _hmac(prk, labeled_info + b"\x01")[:length]
     out, block, counter = b"", b"", 1
     while len(out) < length:
         block = _hmac(prk, block + labeled_info + bytes([counter]))
@@ -188,7 +196,14 @@ class X25519SecretKey:
         return self._secret
 
     def x25519(self, peer_public: bytes) -> SecretBytes:
-        shared = _x25519_private(self._secret).exchange(X25519PublicKey.from_public_bytes(peer_public))
+        # libsodium rather than OpenSSL: OpenSSL's key import computes the public key (a
+        # second scalar multiplication, 22 us) before it can do the one DH we asked for.
+        if len(peer_public) != 32:
+            raise ValueError("an X25519 public key is 32 bytes")
+        try:
+            shared = sodium.crypto_scalarmult(self._secret.reveal(), bytes(peer_public))
+        except sodium_errors.RuntimeError:  # libsodium refuses an all-zero result
+            raise ValueError("the peer's X25519 public key is a low-order point") from None
         return SecretBytes.copy_from(shared)
 
     def close(self) -> None:
@@ -409,3 +424,42 @@ def open_base(suite: Suite, enc: bytes, recipient: Any, info: bytes, aad: bytes,
         return ctx.open(aad, ciphertext)
     finally:
         ctx.close()
+
+
+# --- single-shot for a secret (a wrapped key): no context, no exporter ----------------------
+
+
+def _first_message_aead(suite: Suite, shared_secret: SecretBytes, info: bytes) -> tuple[Any, bytes]:
+    """The AEAD and nonce of message 0 of the context `key_schedule` would set up.
+
+    For one message the key goes straight from HKDF into the AEAD object: holding it in
+    `SecretBytes` first (as `key_schedule` must, for a context) would only add one more
+    unwipeable copy when it is revealed for the AEAD a line later.
+    """
+    sid = suite.suite_id
+    context = key_schedule_context(suite, info)
+    secret = labeled_extract(sid, shared_secret.reveal(), b"secret", b"")
+    aead = suite.aead.factory(labeled_expand(sid, secret, b"key", context, suite.aead.key_size))
+    return aead, labeled_expand(sid, secret, b"base_nonce", context, suite.aead.nonce_size)
+
+
+def seal_secret(suite: Suite, pk: bytes, info: bytes, secret: SecretBytes, *,
+                ephemeral: Any = None) -> tuple[bytes, bytes]:
+    """`seal_base` of ``secret`` with empty aad: ``(enc, ciphertext)``; the same bytes."""
+    shared_secret, enc = suite.kem.encap(pk, ephemeral)
+    with shared_secret:
+        aead, nonce = _first_message_aead(suite, shared_secret, info)
+    return enc, aead.encrypt(nonce, secret.reveal(), b"")
+
+
+def open_secret(suite: Suite, enc: bytes, recipient: Any, info: bytes, ciphertext: bytes) -> SecretBytes:
+    """`open_base` with empty aad, for a secret plaintext; `HpkeError` if it does not open."""
+    with suite.kem.decap(enc, recipient) as shared_secret:
+        aead, nonce = _first_message_aead(suite, shared_secret, info)
+    try:
+        plaintext = aead.decrypt(nonce, ciphertext, b"")
+    except InvalidTag:
+        raise HpkeError("ciphertext does not open") from None
+    secret = SecretBytes.copy_from(plaintext)
+    del plaintext  # the immutable copy cannot be wiped; drop it at once
+    return secret

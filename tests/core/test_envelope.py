@@ -9,11 +9,12 @@ import os
 
 import dag_cbor
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from milagro_node.core.envelope import (
-    DEFAULT_LIMITS, EnvelopeError, ErrorCode, Limits, LocalReaderKeys,
+    DEFAULT_LIMITS, Ed25519SecretKey, EnvelopeError, ErrorCode, Limits, LocalReaderKeys,
     OpenedEnvelope, RecipientKey, ReplayCache, SealDraft, envelope_cid, inspect_envelope,
     open_envelope, prepare_public, prepare_seal, seal, seal_public,
 )
@@ -257,6 +258,25 @@ def test_reader_keys_live_in_secret_memory():
     reader.close()
     with pytest.raises(ValueError):
         reader.x25519(os.urandom(32))
+
+
+def test_signer_gives_openssl_signatures_from_secret_memory():
+    # Ed25519SecretKey signs with libsodium; RFC 8032 is deterministic, so OpenSSL's
+    # signature under the same seed must be the very same bytes.
+    seed = SecretBytes.random(32)
+    signer = Ed25519SecretKey(seed)
+    reference = Ed25519PrivateKey.from_private_bytes(seed.reveal())
+    assert signer.public_key == reference.public_key().public_bytes_raw()
+    for size in (0, 1, 100, 70_000):
+        message = os.urandom(size)
+        assert signer(message) == reference.sign(message)
+    signer.close()
+    assert seed.closed
+    other_seed = SecretBytes.random(32)
+    other = Ed25519SecretKey(other_seed)
+    other_seed.close()  # closing the seed it was given disables the signer
+    with pytest.raises(ValueError):
+        other(b"message")
 
 
 def test_error_type():

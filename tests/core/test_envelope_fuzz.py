@@ -30,6 +30,7 @@ from vectors.make_envelope_vectors import Party
 
 MARKER = b"fuzz-plaintext-marker"
 ALICE, BOB, CAROL = Party("alice"), Party("bob"), Party("carol")
+OTHERS = [Party(f"fuzz reader {n}") for n in range(4)]  # for the reader's bulk recipient path
 RESOLVE = {ALICE.cid: ALICE.signer.public_key, CAROL.cid: CAROL.signer.public_key}.get
 
 
@@ -44,6 +45,7 @@ BASES = [
     _seal("mx2", MARKER, [BOB]),
     seal_public(MARKER, sign=ALICE.signer, sender=ALICE.cid, kind="fuzz/public", created=NOW,
                 expires=NOW + 600),
+    _seal("mx1", MARKER, [CAROL, *OTHERS, BOB]),
 ]
 
 
@@ -223,12 +225,15 @@ def _read(data: bytes, fast: bool = True):
         if fast:
             value, _ = _cbor.read_envelope(data, DEFAULT_LIMITS)
         else:
-            original = _cbor._Reader.recipient
+            # Both fast paths off: every recipient entry through the generic `item`.
+            originals = _cbor._Reader.recipient, _cbor._Reader.recipient_list
             _cbor._Reader.recipient = lambda self, depth: self.item(depth, "recipients")
+            _cbor._Reader.recipient_list = lambda self, depth, count: [
+                self.item(depth, "recipients") for _ in range(count)]
             try:
                 value, _ = _cbor.read_envelope(data, DEFAULT_LIMITS)
             finally:
-                _cbor._Reader.recipient = original
+                _cbor._Reader.recipient, _cbor._Reader.recipient_list = originals
     except EnvelopeError as err:
         return None, (err.code, err.message)
     return {k: bytes(v) if isinstance(v, memoryview) else v for k, v in value.items()}, None
@@ -257,6 +262,44 @@ def test_reader_accepts_nothing_dag_cbor_refuses_and_fast_path_agrees(case):
             assert _IPLD_DECODE(data) == got
 
 
-@pytest.mark.parametrize("base", BASES, ids=["mx1", "mx1-2", "mx2", "public"])
+@pytest.mark.parametrize("base", BASES, ids=["mx1", "mx1-2", "mx2", "public", "mx1-6"])
 def test_bases_open(base):
     assert _open(base).payload.startswith(MARKER)
+
+
+@pytest.mark.parametrize("change", [
+    lambda r: r.update(kid=r["kid"][:-1] + "b"),  # not a canonical CID (trailing bits)
+    lambda r: r.update(kid="é" * 30),  # not ASCII: the bulk pattern does not apply
+    lambda r: r.update(enc=r["enc"][:-1]),  # another layout
+    lambda r: r.update(wck=1),
+    lambda r: r.update(x=b""),
+    lambda r: r.pop("wck"),
+    lambda r: r.clear(),
+], ids=["kid", "utf8-kid", "enc-size", "wck-type", "extra-key", "missing-key", "empty"])
+def test_bulk_recipient_path_agrees_with_one_by_one(change):
+    value = dag_cbor.decode(BASES[-1])
+    change(value["recipients"][3])
+    data = dag_cbor.encode(value)
+    got, error = _read(data)
+    assert _read(data, fast=False) == (got, error)
+    if error is None:
+        assert got == {k: bytes(v) if isinstance(v, memoryview) else v for k, v in value.items()}
+    with pytest.raises(EnvelopeError) as err:
+        _open(data)
+    assert err.value.code in ("malformed", "bad-signature")
+
+
+def test_empty_recipient_list_is_read_as_empty():
+    value = dag_cbor.decode(BASES[-1])
+    value["recipients"] = []
+    data = dag_cbor.encode(value)
+    assert _read(data)[0]["recipients"] == [] and _read(data, fast=False) == _read(data)
+
+
+def test_bulk_recipient_path_duplicate_kid():
+    value = dag_cbor.decode(BASES[-1])
+    value["recipients"][4]["kid"] = value["recipients"][1]["kid"]
+    data = dag_cbor.encode(value)
+    with pytest.raises(EnvelopeError) as err:
+        _open(data)
+    assert (err.value.code, err.value.message) == ("malformed", "a kid appears twice in recipients")

@@ -199,3 +199,35 @@ def test_labeled_expand_bounds():
     with pytest.raises(ValueError):
         hpke.labeled_expand(b"x", bytes(32), b"l", b"", 255 * 32 + 1)
     assert len(hpke.labeled_expand(b"x", bytes(32), b"l", b"", 255 * 32)) == 255 * 32
+
+
+def test_secret_key_dh_equals_openssl_and_refuses_bad_points():
+    # X25519SecretKey computes its DH with libsodium: the same function as OpenSSL's.
+    recipient = hpke.X25519SecretKey.generate()
+    ours = X25519PrivateKey.from_private_bytes(recipient.secret.reveal())
+    for _ in range(20):
+        peer = X25519PrivateKey.generate().public_key()
+        with recipient.x25519(peer.public_bytes_raw()) as shared:
+            assert shared == ours.exchange(peer)
+    low_order = H("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")
+    for bad in (bytes(32), low_order, bytes(31), bytes(33)):
+        with pytest.raises(ValueError):
+            recipient.x25519(bad)
+
+
+@pytest.mark.parametrize("aead", [hpke.AES_128_GCM, hpke.AES_256_GCM, hpke.CHACHA20_POLY1305],
+                         ids=lambda a: a.name)
+def test_single_shot_secret_functions_are_base_mode_with_empty_aad(aead):
+    suite = hpke.Suite(hpke.DHKEM_X25519, aead)
+    recipient = hpke.X25519SecretKey.generate()
+    plaintext = SecretBytes.random(32)
+    ephemeral = SecretBytes.random(32)
+    enc, ct = hpke.seal_secret(suite, recipient.x25519_public, b"info", plaintext, ephemeral=ephemeral)
+    assert (enc, ct) == hpke.seal_base(suite, recipient.x25519_public, b"info", b"", plaintext.reveal(),
+                                       ephemeral=ephemeral)
+    with hpke.open_secret(suite, enc, recipient, b"info", ct) as opened:
+        assert isinstance(opened, SecretBytes) and opened == plaintext
+    with pytest.raises(hpke.HpkeError):
+        hpke.open_secret(suite, enc, recipient, b"other info", ct)
+    with pytest.raises(hpke.HpkeError):
+        hpke.open_secret(suite, enc, recipient, b"info", ct[:-1] + bytes([ct[-1] ^ 1]))

@@ -31,11 +31,13 @@ Over a limit: ``too-large`` (a string) or ``too-many-recipients`` (the recipient
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Any
 
 from ._errors import EnvelopeError, ErrorCode
 
-__all__ = ["cut_header", "encode", "encode_parts", "join_map", "read_envelope"]
+__all__ = ["RecipientRecords", "cut_header", "encode", "encode_parts", "join_map", "read_envelope"]
 
 MAX_TEXT = 256  # any text string (kind, suite, CIDs); kind has its own, smaller limit
 MAX_NESTED_BYTES = 4096  # any byte string below the top level (enc is 1,120 bytes in mx2)
@@ -45,6 +47,11 @@ _CT_OVERHEAD = 48  # key commitment and AES-GCM tag (see _format)
 # Top-level byte strings returned as zero-copy views of the input: the payload can be 1 MiB,
 # and a copy of it costs more than the AES-GCM pass over it (fresh pages, page faults).
 _VIEWED = frozenset({"ct", "body"})
+_RECIPIENT_FIELDS = {"enc": None, "kid": None, "wck": None}.keys()
+# The v1 keys, decoded once.
+_KEY_TEXT = {key.encode(): key for key in (
+    "v", "ct", "id", "seq", "sig", "body", "kind", "suite", "sender", "created", "expires",
+    "recipients", "enc", "kid", "wck")}
 
 
 def read_envelope(data: bytes, limits: Any) -> tuple[dict[str, Any], list[tuple[str, int]]]:
@@ -74,6 +81,17 @@ def cut_header(data: bytes, entries: list[tuple[str, int]], header_keys: frozens
             end = entries[i + 1][1] if i + 1 < len(entries) else len(data)
             parts.append(data[start:end])
     return bytes([0xA0 | len(parts)]) + b"".join(parts)  # < 24 entries: a one-byte map head
+
+
+class RecipientRecords(list):
+    """A recipients list read by `_Reader.recipient_list`'s bulk path: a list of maps like
+    any other, plus the promise the schema check may rely on — every entry is exactly
+    ``{enc: bytes, kid: str, wck: bytes}`` and all have the same sizes — and the fields as
+    columns (``kids``, ``encs``, ``wcks``) so they can be checked without a loop per entry."""
+
+    def __init__(self, kids: list[str], encs: list[bytes], wcks: list[bytes]) -> None:
+        super().__init__([{"enc": e, "kid": k, "wck": w} for e, k, w in zip(encs, kids, wcks)])
+        self.kids, self.encs, self.wcks = kids, encs, wcks
 
 
 class _Reader:
@@ -161,6 +179,35 @@ class _Reader:
                             return {"enc": enc, "kid": text, "wck": wck}
         return self.item(depth, "recipients")
 
+    def recipient_list(self, depth: int, count: int) -> list[Any]:
+        """``count`` recipient entries: after the first, the rest in one regex pass if they
+        share its layout, else one by one (`recipient`).
+
+        A sender's entries normally all have the same layout (the same head bytes, enc, kid
+        and wck lengths), so once the first has been checked by `recipient`, the others are
+        fixed-size records of that layout: a pattern made from the first one's heads, with
+        the contents left free (kid restricted to ASCII, so valid UTF-8), matches only
+        entries `recipient` would accept, with the same values. ``count - 1`` matches of one
+        length in ``count - 1`` times that length can only tile the span, so every byte is
+        accounted for. Any other shape, or a short span, goes one by one, which gives the
+        exact error. At 50 recipients it halves the decoding time (68 -> 30 us).
+        """
+        if count == 0:
+            return []
+        start = self.pos
+        first = self.recipient(depth)
+        if count == 1 or not _is_record(first):
+            return [first] + [self.recipient(depth) for _ in range(count - 1)]
+        size = self.pos - start
+        pattern = _record_pattern(len(first["enc"]), len(first["kid"].encode()), len(first["wck"]))
+        found = pattern.findall(self.data, self.pos, self.pos + (count - 1) * size)
+        if len(found) != count - 1:
+            return [first] + [self.recipient(depth) for _ in range(count - 1)]
+        self.pos += (count - 1) * size
+        encs, kids, wcks = zip(*found)
+        kids = [first["kid"], *map(bytes.decode, kids)]  # ASCII: UTF-8 decoding cannot fail
+        return RecipientRecords(kids, [first["enc"], *encs], [first["wck"], *wcks])
+
     def item(self, depth: int, under: str | None) -> Any:
         """One item at ``depth`` (0: the envelope); ``under``: the top-level key it sits in."""
         major, arg, start = self.head()
@@ -181,26 +228,52 @@ class _Reader:
                 code = ErrorCode.TOO_MANY_RECIPIENTS if under == "recipients" else ErrorCode.MALFORMED
                 raise self._fail(code, f"a list of {arg} items (limit {self.max_list})", start)
             if depth == 1 and under == "recipients":  # the list itself, not one nested in it
-                return [self.recipient(depth + 1) for _ in range(arg)]
+                return self.recipient_list(depth + 1, arg)
             return [self.item(depth + 1, under) for _ in range(arg)]
         # major == 5: a map
         if arg > MAX_MAP_PAIRS:
             raise self._fail(ErrorCode.MALFORMED, f"a map of {arg} entries", start)
         out: dict[str, Any] = {}
         previous = b""
+        data = self.data
         for i in range(arg):
-            key_major, key_length, key_start = self.head()
-            if key_major != 3:
-                raise self._fail(ErrorCode.MALFORMED, "a map key that is not a string", key_start)
-            raw = self.string(3, key_length, key_start, MAX_TEXT)
+            key_start = self.pos
+            end = key_start + 1 + (data[key_start] - 0x60) if key_start < len(data) else 0
+            if key_start < end <= len(data) and end - key_start <= 24:
+                # The common case, as `head` + `string` would take it: a text of at most
+                # 23 bytes, its length in the head byte, present in full.
+                raw = data[key_start + 1:end]
+                self.pos = end
+            else:
+                key_major, key_length, key_start = self.head()
+                if key_major != 3:
+                    raise self._fail(ErrorCode.MALFORMED, "a map key that is not a string", key_start)
+                raw = self.string(3, key_length, key_start, MAX_TEXT)
             if i and (len(raw), raw) <= (len(previous), previous):
                 raise self._fail(ErrorCode.NON_CANONICAL, "a map key repeated or out of order", key_start)
             previous = raw
-            key = self.text(raw, key_start)
+            key = _KEY_TEXT.get(raw) or self.text(raw, key_start)
             if depth == 0:
                 self.entries.append((key, key_start))
             out[key] = self.item(depth + 1, key if depth == 0 else under)
         return out
+
+
+def _is_record(entry: Any) -> bool:
+    return (type(entry) is dict and entry.keys() == _RECIPIENT_FIELDS and type(entry["enc"]) is bytes
+            and type(entry["kid"]) is str and type(entry["wck"]) is bytes)
+
+
+@functools.lru_cache(maxsize=16)
+def _record_pattern(enc_size: int, kid_size: int, wck_size: int) -> re.Pattern:
+    """Canonical recipient entries with contents of these sizes: heads in their one
+    (shortest) form, any contents, kid in ASCII. Cached: a sender uses one layout."""
+    return re.compile(
+        re.escape(b"\xa3cenc" + _head(2, enc_size)) + b"(.{%d})" % enc_size
+        + re.escape(b"ckid" + _head(3, kid_size)) + b"([\x00-\x7f]{%d})" % kid_size
+        + re.escape(b"cwck" + _head(2, wck_size)) + b"(.{%d})" % wck_size,
+        re.DOTALL,
+    )
 
 
 def _fast_string(data: bytes, pos: int, base: int, cap: int) -> tuple[bytes | None, int]:
@@ -258,15 +331,26 @@ def encode_parts(value: Any) -> list[bytes]:
     return parts
 
 
-def _canonical_order(mapping: dict) -> list[tuple[bytes, str]]:
-    if any(type(key) is not str for key in mapping):
+def _canonical_order(mapping: dict) -> tuple[tuple[bytes, str], ...]:
+    keys = tuple(mapping)
+    if not set(map(type, keys)) <= {str}:
         raise TypeError("map keys must be str")
-    keys = sorted((key.encode("utf-8"), key) for key in mapping)
-    keys.sort(key=lambda pair: len(pair[0]))  # stable: shorter first, then bytewise
-    return keys
+    return _sorted_keys(keys)
 
 
+@functools.lru_cache(maxsize=256)
+def _sorted_keys(keys: tuple[str, ...]) -> tuple[tuple[bytes, str], ...]:
+    # Cached by the keys as given: an envelope's maps come with a handful of key sets
+    # (header, envelope, recipient entry) and sorting them cost more than writing them.
+    ordered = sorted((key.encode("utf-8"), key) for key in keys)
+    ordered.sort(key=lambda pair: len(pair[0]))  # stable: shorter first, then bytewise
+    return tuple(ordered)
+
+
+@functools.lru_cache(maxsize=1024)
 def _head(major: int, arg: int) -> bytes:
+    # Cached: a header repeats the same few heads (key and field lengths, sizes of one
+    # suite), and the cache hit is a C call where this body is a Python loop.
     if arg < 24:
         return bytes([major << 5 | arg])
     for info, size in ((24, 1), (25, 2), (26, 4), (27, 8)):

@@ -16,6 +16,7 @@ from typing import Protocol
 import attrs
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey, MLKEM768PublicKey
+from nacl import bindings as sodium
 
 from milagro_node.core.hpke import X25519SecretKey
 from milagro_node.secret_memory import SecretBytes
@@ -109,28 +110,40 @@ class LocalReaderKeys:
 
 
 class Ed25519SecretKey:
-    """An Ed25519 signing key in `SecretBytes`; call it to sign (a `seal` ``sign=``)."""
+    """An Ed25519 signing key in `SecretBytes`; call it to sign (a `seal` ``sign=``).
 
-    __slots__ = ("_seed", "public_key")
+    Signs with libsodium, from its 64-byte secret key ``seed || public key`` kept in
+    `SecretBytes`: OpenSSL would import the seed as a key first, which recomputes the public
+    key (a scalar multiplication as dear as the signature) at every call. The public half is
+    derived once here, by OpenSSL, so libsodium never signs with a mismatched one (that
+    would leak the key). RFC 8032 signatures are deterministic: the bytes are the same.
+    """
+
+    __slots__ = ("_seed", "_signing_key", "public_key")
 
     def __init__(self, seed: SecretBytes) -> None:
         if len(seed) != 32:
             raise ValueError("an Ed25519 private key is 32 bytes")
         self._seed = seed
-        self.public_key = self._key().public_key().public_bytes_raw()
+        self.public_key = Ed25519PrivateKey.from_private_bytes(seed.reveal()).public_key().public_bytes_raw()
+        self._signing_key = SecretBytes(64)
+        with self._signing_key.view() as key, seed.view() as raw:
+            key[:32] = raw
+            key[32:] = self.public_key
 
     @classmethod
     def generate(cls) -> Ed25519SecretKey:
         return cls(SecretBytes.random(32))
 
     def __call__(self, message: bytes) -> bytes:
-        return self._key().sign(message)
-
-    def _key(self) -> Ed25519PrivateKey:
-        return Ed25519PrivateKey.from_private_bytes(self._seed.reveal())
+        if self._seed.closed:  # the caller's seed closed: the key is gone, as it was before
+            self._signing_key.close()
+            raise ValueError("secret is closed")
+        return sodium.crypto_sign(bytes(message), self._signing_key.reveal())[:64]
 
     def close(self) -> None:
         self._seed.close()
+        self._signing_key.close()
 
 
 class Entropy(Protocol):

@@ -66,32 +66,20 @@ class EnvelopeSuite:
                                            info=info)
                 n_enc = self.n_enc
                 return blob[:n_enc], blob[n_enc:]
-            enc, ctx = hpke.setup_base_sender(self.hpke_suite, public_key, info, ephemeral=ephemeral,
-                                              exporter=False)
+            return hpke.seal_secret(self.hpke_suite, public_key, info, cek, ephemeral=ephemeral)
         except (hpke.HpkeError, ValueError) as exc:
             raise ValueError(f"unusable public key for recipient {recipient.kid}: {exc}") from None
         finally:
             if ephemeral is not None and not self.post_quantum:
                 ephemeral.close()
-        try:
-            return enc, ctx.seal(b"", cek.reveal())
-        finally:
-            ctx.close()
 
     def unwrap(self, enc: bytes, wck: bytes, reader: ReaderKeys, info: bytes) -> SecretBytes:
         """The content key, or `EnvelopeError` ``unwrap-failed``."""
         try:
-            ctx = hpke.setup_base_recipient(self.hpke_suite, enc, reader, info, exporter=False)
-            try:
-                cek = ctx.open(b"", wck)
-            finally:
-                ctx.close()
+            return hpke.open_secret(self.hpke_suite, enc, reader, info, wck)
         except hpke.HpkeError:
             raise EnvelopeError(ErrorCode.UNWRAP_FAILED,
                                 "the content key does not unwrap with this reader's keys") from None
-        secret = SecretBytes.copy_from(cek)
-        del cek  # the immutable copy cannot be wiped; drop it at once
-        return secret
 
 
 SUITES: dict[str, EnvelopeSuite] = {
