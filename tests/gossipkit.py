@@ -53,6 +53,7 @@ class GossipPeer:
         self._buffer = b""
         self.peer_id = ""
         self.addrs: list[str] = []
+        self.ready: dict = {}
 
     @property
     def addr(self) -> str:
@@ -123,15 +124,25 @@ async def gossip_peer(kind: str, workdir: Path, topic: str, dial: list[str] = ()
     if listen is not None:
         argv += ["--listen", listen]
 
-    stderr_path = workdir / f"{name}.stderr"
+    async with peer_process(argv, workdir, name, ready_timeout=ready_timeout,
+                            cwd=INTEROP if kind == "js" else None) as peer:
+        peer.addrs = peer.ready["addrs"]
+        yield peer
+
+
+@asynccontextmanager
+async def peer_process(argv: list[str], workdir: Path, name: str, *, ready_timeout: float = 30,
+                       cwd: Path | None = None):
+    """Run a peer script that prints JSON events; yield its GossipPeer once it is ready.
+    On the way out close its stdin (it exits), and kill it if it is still there after 5 s."""
+    stderr_path = Path(workdir) / f"{name}.stderr"
     with stderr_path.open("wb") as stderr:
         process = await trio.lowlevel.open_process(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, cwd=INTEROP if kind == "js" else None,
-            env=clean_env())
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, cwd=cwd, env=clean_env())
     peer = GossipPeer(name, process, stderr_path)
     try:
-        [ready] = await peer.wait_for("ready", ready_timeout)
-        peer.peer_id, peer.addrs = ready["peerId"], ready["addrs"]
+        [peer.ready] = await peer.wait_for("ready", ready_timeout)
+        peer.peer_id = peer.ready["peerId"]
         yield peer
     finally:
         with trio.CancelScope(shield=True):

@@ -30,7 +30,7 @@ import attrs
 import trio
 
 from milagro_node.core.envelope import (
-    DEFAULT_LIMITS, EnvelopeError, ReplayCache, VerifiedEnvelope, envelope_cid, inspect_envelope,
+    EnvelopeError, ReplayCache, VerifiedEnvelope, envelope_cid, inspect_envelope,
     public_body, verify_envelope,
 )
 from milagro_node.core.federation_wire import ANNOUNCE_KIND

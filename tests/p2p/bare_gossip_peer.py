@@ -29,10 +29,8 @@ a 1 s heartbeat, strict signing, and a sequence-number counter whose high byte i
 import argparse
 import base64
 import hashlib
-import json
 import os
 import random
-import signal
 import sys
 
 import multiaddr
@@ -51,12 +49,11 @@ from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 
+from peer_io import emit, exit_signals, wait_for_exit
+
 PROTOCOLS = [TProtocol(p) for p in ("/meshsub/1.2.0", "/meshsub/1.1.0", "/meshsub/1.0.0")]
 
 
-def emit(event: str, **fields) -> None:
-    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
-    sys.stdout.flush()
 
 
 def cid_of(data: bytes) -> str:
@@ -65,23 +62,9 @@ def cid_of(data: bytes) -> str:
     return "b" + base64.b32encode(raw).decode().lower().rstrip("=")
 
 
-async def wait_for_exit(signals) -> None:
-    """Return on a signal from `signals` or when stdin reaches end of file."""
-    async def stdin_closed():
-        stdin = trio.lowlevel.FdStream(os.dup(0))
-        while await stdin.receive_some(4096):
-            pass
-        done.cancel()
-
-    async with trio.open_nursery() as nursery:
-        done = nursery.cancel_scope
-        nursery.start_soon(stdin_closed)
-        async for _ in signals:
-            done.cancel()
-
 
 async def run(args) -> None:
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+    with exit_signals() as signals:
         await serve(args, signals)
 
 

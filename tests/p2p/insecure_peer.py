@@ -21,9 +21,7 @@ SIGINT or when stdin closes.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import signal
 import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,24 +31,10 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # milagro_node, run as a script
 
-
-def emit(event: str, **fields) -> None:
-    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
-    sys.stdout.flush()
+from peer_io import emit, wait_for_exit  # noqa: E402
 
 
-async def wait_for_exit() -> None:
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with trio.open_nursery() as nursery:
-            async def stdin_closed():
-                stdin = trio.lowlevel.FdStream(os.dup(0))
-                while await stdin.receive_some(4096):
-                    pass
-                nursery.cancel_scope.cancel()
 
-            nursery.start_soon(stdin_closed)
-            async for _ in signals:
-                nursery.cancel_scope.cancel()
 
 
 @asynccontextmanager

@@ -43,7 +43,6 @@ import argparse
 import hashlib
 import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -61,6 +60,7 @@ from milagro_node.core.envelope import (  # noqa: E402
     EnvelopeError, RecipientKey, envelope_cid, inspect_envelope, seal, seal_public,
 )
 from milagro_node.core.multiaddr import ed25519_peer_id  # noqa: E402
+from peer_io import emit, wait_for_exit  # noqa: E402
 
 GARBAGE = b"\x00\xffthis is not an envelope \x13\x37" * 4
 CREATED = 1_767_225_600  # 2026-01-01: the rogue's inception `created` (informational)
@@ -123,9 +123,6 @@ def member_toml(rogue: RogueIdentity, name: str = "rogue") -> str:
 # -- the process ---------------------------------------------------------------------
 
 
-def emit(event: str, **fields) -> None:
-    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
-    sys.stdout.flush()
 
 
 def describe(data: bytes) -> dict:
@@ -135,20 +132,6 @@ def describe(data: bytes) -> dict:
         return {"cid": envelope_cid(data), "kind": None, "sender": None, "error": str(exc.code)}
     return {"cid": envelope_cid(data), "kind": header.kind, "sender": header.sender}
 
-
-async def wait_for_exit() -> None:
-    """Return on SIGTERM / SIGINT or when stdin reaches end of file."""
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with trio.open_nursery() as nursery:
-            async def stdin_closed():
-                stdin = trio.lowlevel.FdStream(os.dup(0))
-                while await stdin.receive_some(4096):
-                    pass
-                nursery.cancel_scope.cancel()
-
-            nursery.start_soon(stdin_closed)
-            async for _ in signals:
-                nursery.cancel_scope.cancel()
 
 
 async def run(args: argparse.Namespace) -> None:

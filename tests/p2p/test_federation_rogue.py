@@ -15,18 +15,15 @@ fail to connect to node-1; a Noise peer built on our adapter connects (the contr
 """
 
 import base64
-import subprocess
 import sys
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import trio
 
 from devnetkit import Devnet, eventually, inbox, inbox_cids
-from gossipkit import GossipPeer
+from gossipkit import peer_process
 from milagro_node.core.federation_wire import envelope_topic
-from testkit import clean_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rogue_peer import member_toml, rogue_identity, seeds_for  # noqa: E402
@@ -53,29 +50,9 @@ def net(tmp_path_factory):
         net.stop_all()
 
 
-@asynccontextmanager
-async def peer_script(script: Path, args: list[str], workdir: Path, name: str):
-    """Run ``script`` in its own process; yield a GossipPeer (JSON events) once it is ready;
-    close its stdin on the way out (it exits), kill it after 5 s."""
-    stderr_path = workdir / f"{name}.stderr"
-    with stderr_path.open("wb") as stderr:
-        process = await trio.lowlevel.open_process(
-            [sys.executable, str(script), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=stderr, env=clean_env())
-    peer = GossipPeer(name, process, stderr_path)
-    try:
-        [ready] = await peer.wait_for("ready", timeout=30)
-        peer.peer_id = ready["peerId"]
-        yield peer
-    finally:
-        with trio.CancelScope(shield=True):
-            await process.stdin.aclose()
-            with trio.move_on_after(5):
-                await process.wait()
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-            await process.stdout.aclose()
+def peer_script(script: Path, args: list[str], workdir: Path, name: str):
+    """Run one of this directory's peer scripts in its own process (gossipkit.peer_process)."""
+    return peer_process([sys.executable, str(script), *args], workdir, name)
 
 
 def dial_addr(net: Devnet, i: int) -> str:
