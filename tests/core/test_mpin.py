@@ -253,9 +253,22 @@ def test_dvs_all_dtas_together_cannot_log_in():
     # Every D-TA colluding knows CS = s·A, and can pick any PIN: without z it does not verify.
     colluders_token = mpin.extract_pin(cs, identity, PIN)
     refused("mpin-bad-proof", two_pass, colluders_token, PIN, identity=identity, pa=key.pa)
-    # Why the server must take Pa from the enrolment record, never from the wire: with a Pa
-    # of the colluders' choosing (here z = 1, Pa = Q) the same token would verify.
-    assert two_pass(colluders_token, PIN, identity=identity, pa=G2.generator()).state is SessionState.VERIFIED
+    # Why the server must take Pa from the enrolment record, never from the wire: a Pa of the
+    # colluders' choosing (here z = 1, Pa = Q) is refused because ID ‖ Pa binds it ...
+    refused("mpin-bad-input", two_pass, colluders_token, PIN, identity=identity, pa=G2.generator())
+    # ... but enrolled under their own Pa, the identity would be theirs and would verify.
+    own_identity = mpin.dvs_identity(ID, G2.generator())
+    own_cs = mpin.combine([mpin.client_secret_share(s, own_identity) for s in MASTER])
+    own_token = mpin.extract_pin(own_cs, own_identity, PIN)
+    session = two_pass(own_token, PIN, identity=own_identity, pa=G2.generator())
+    assert session.state is SessionState.VERIFIED
+
+
+def test_dvs_identity_without_its_pa_is_refused():
+    key, identity, _, token = dvs_enrol()
+    other = mpin.DvsKey.generate()
+    refused("mpin-bad-input", two_pass, token, PIN, identity=identity, pa=other.pa, dvs_z=key.z)
+    refused("mpin-bad-point", two_pass, token, PIN, identity=identity, pa=G2.identity(), dvs_z=key.z)
 
 
 def test_dvs_wrong_pin_is_rejected():

@@ -50,7 +50,8 @@ Key-escrow-less (DVS) variant. The device picks ``z`` and publishes ``Pa = z⁻�
 (`DvsKey`); its identity becomes ``ID ‖ Pa`` (`dvs_identity`) and ``token = z·CS − PIN·A``,
 so SEC = z·s·A and the server checks ``e(V, Pa)·e(P, SS) = 1``. All D-TAs together know only
 s·A, never z·s·A. With permits the device also multiplies TP_d by z. The server must take
-``Pa`` from its enrolment record, not from the wire alone.
+``Pa`` from its enrolment record, not from the wire: with a Pa of their own choosing the
+D-TAs could log in. `verify_pass2` refuses an identity that does not end in that Pa.
 
 Server session (single use, expiring)::
 

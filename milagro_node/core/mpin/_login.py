@@ -106,11 +106,16 @@ def verify_pass2(
     """The pairing check: e(V, Q or Pa)·e(P, SS) = 1, with P = y·A + U or the permit form.
 
     ``day`` given: permits are required (UT must be present). ``pa`` given: DVS, and
-    ``pass1.identity`` must already be the DVS identity ID ‖ Pa. Raises `MpinError` with
-    mpin-bad-point for an identity V or U; returns False for a failed check.
+    ``pass1.identity`` must be the DVS identity ID ‖ Pa for that very Pa (mpin-bad-input
+    otherwise). Raises `MpinError` with mpin-bad-point for an identity V, U or UT; returns
+    False for a failed check.
     """
     _require_not_identity(v, "V")
     _require_not_identity(pass1.u, "U")
+    if pa is not None:
+        _require_not_identity(pa, "Pa")
+        if not pass1.identity.endswith(pa.to_bytes()):
+            raise MpinError(MpinErrorCode.BAD_INPUT, "the identity is not bound to the enrolled Pa")
     a = identity_point(pass1.identity)
     if day is None:
         p = a * y + pass1.u
