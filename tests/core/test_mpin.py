@@ -375,3 +375,45 @@ def test_bad_pin_strings_are_refused(bad):
 def test_out_of_range_pins_are_refused(bad):
     refused("mpin-bad-input", mpin.extract_pin, CS, ID, bad)
     refused("mpin-bad-input", ClientAttempt, TOKEN, ID, bad)
+
+
+# --- typo or guess ----------------------------------------------------------------------------------
+
+
+def failed_login(entered, *, token=TOKEN, identity=ID, permit=None, day=None, pa=None, dvs_z=None):
+    attempt = ClientAttempt(token, identity, entered, permit=permit, day=day, dvs_z=dvs_z)
+    session = LoginSession(SS, attempt.pass1, now=0, ttl=30, day=day, pa=pa)
+    y = session.challenge(now=0)
+    v = attempt.respond(y)
+    refused("mpin-bad-proof", session.finish, v, now=1)
+    return attempt.pass1, y, v
+
+
+@pytest.mark.parametrize(
+    "entered, delta",
+    [("4931", 10), ("4901", -20), ("9921", 5000), ("4920", -1), ("9421", 4500), ("4912", -9)],
+    ids=["digit+1", "digit-2", "first-digit", "last-digit", "swap-first", "swap-last"],
+)
+def test_a_one_digit_slip_is_recognised(entered, delta):
+    pass1, y, v = failed_login(mpin.pin_from_digits(entered))
+    assert mpin.find_typo(SS, pass1, y, v, digits=4) == delta
+
+
+def test_a_guess_is_not_a_typo():
+    pass1, y, v = failed_login(mpin.pin_from_digits("1357"))
+    assert mpin.find_typo(SS, pass1, y, v, digits=4) is None
+
+
+def test_typos_with_a_permit_and_in_dvs():
+    pass1, y, v = failed_login(PIN + 300, permit=permit(ID, DAY), day=DAY)
+    assert mpin.find_typo(SS, pass1, y, v, digits=4, day=DAY) == 300
+    key, identity, _, token = dvs_enrol()
+    pass1, y, v = failed_login(PIN - 90, token=token, identity=identity, pa=key.pa, dvs_z=key.z)
+    assert mpin.find_typo(SS, pass1, y, v, digits=4, pa=key.pa) == -90
+
+
+def test_typo_deltas():
+    assert len(mpin.typo_deltas(4)) == 120  # 72 digit changes + 54 swaps − 6 alike (±9·10^j)
+    assert len(mpin.typo_deltas(8)) == 256
+    assert 0 not in mpin.typo_deltas(6)
+    refused("mpin-bad-input", mpin.typo_deltas, 3)

@@ -53,6 +53,11 @@ s·A, never z·s·A. With permits the device also multiplies TP_d by z. The serv
 ``Pa`` from its enrolment record, not from the wire: with a Pa of their own choosing the
 D-TAs could log in. `verify_pass2` refuses an identity that does not end in that Pa.
 
+Typo or guess (optional, after a failure). If the PIN entered was off by δ, the check
+passes with V replaced by V + δ·(y·A + U); `find_typo` tries the δ that one changed digit
+or one swap of neighbours can produce (pyblst has no GT values for MPIN.md's kangaroo
+method), so a lockout policy can count near-misses differently.
+
 Server session (single use, expiring)::
 
     CREATED ──challenge()──▶ CHALLENGED ──finish(V) ok──▶ VERIFIED
@@ -68,7 +73,8 @@ Errors: `MpinError` with a `MpinErrorCode`; messages never carry secrets.
 
 Where things are: `_points` (decoding, H(ID), H_T(d)), `_shares` (D-TA shares, sums, PIN
 extraction, the DVS key), `_login` (messages, the client's attempt, the pairing check,
-one-pass), `_session` (the two-pass state machine, all of it), `_errors`.
+one-pass), `_session` (the two-pass state machine, all of it), `_typo` (telling a typo from
+a guess after a failure), `_errors`.
 """
 
 from ._errors import MpinError, MpinErrorCode
@@ -103,6 +109,7 @@ from ._shares import (
     server_secret_share,
     time_permit_share,
 )
+from ._typo import find_typo, typo_deltas
 
 __all__ = [
     "DAY_SECONDS",
@@ -125,12 +132,14 @@ __all__ = [
     "decode_g2",
     "dvs_identity",
     "extract_pin",
+    "find_typo",
     "identity_point",
     "new_master_share",
     "one_pass_challenge",
     "pin_from_digits",
     "server_secret_share",
     "time_permit_share",
+    "typo_deltas",
     "verify_one_pass",
     "verify_pass2",
 ]
