@@ -2,7 +2,7 @@
 
 Part of `milagro_node.core.mpin`. Runs only after `verify_pass2` has failed, on public
 values only (V, U, y, SS), so constant time does not matter here — cost does: one pairing
-check per candidate, 120 candidates for a 4-digit PIN (about 0.1 s with blst), 256 for 8
+check per candidate, 120 candidates for a 4-digit PIN (0.1 to 0.5 s here, by load), 256 for 8
 digits. Callers run it off the event loop, and only if their lockout policy wants it.
 
 Why it works. If the user entered PIN + δ, then SEC = s·A + δ·A and V = −(x+y)·SEC, so
