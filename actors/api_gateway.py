@@ -43,7 +43,7 @@ TOKEN_NAMESPACE, TOKEN_KEY = "api", "admin_token_sha256"
 
 @attrs.frozen
 class ApiLimits:
-    max_message_bytes: int = 65536
+    max_message_bytes: int = 2 * 1024 * 1024
     max_connections: int = 64
     requests_per_second: float = 50.0
     burst: int = 100

@@ -57,11 +57,12 @@ class KvItems:
 
 @attrs.frozen
 class KvBatch:
-    """Put `puts` (namespace, key, value) and delete `deletes` (namespace, key)
-    in one transaction: all of it lands or none. Reply: None."""
+    """Put `puts` (namespace, key, value), delete `deletes` (namespace, key) and store
+    `blocks` ((data, codec)) in one transaction: all of it lands or none. Reply: None."""
 
     puts: tuple[tuple[str, str, bytes], ...]
     deletes: tuple[tuple[str, str], ...] = ()
+    blocks: tuple[tuple[bytes, str], ...] = attrs.field(default=(), repr=False)
 
 
 @attrs.frozen

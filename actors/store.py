@@ -64,8 +64,8 @@ class StoreActor:
                 return await self._call(store.kv_delete, namespace, key)
             case KvItems(namespace):
                 return await self._call(store.kv_items, namespace)
-            case KvBatch(puts, deletes):
-                return await self._call(store.kv_batch, puts, deletes)
+            case KvBatch(puts, deletes, blocks):
+                return await self._call(store.kv_batch, puts, deletes, blocks)
             case AuditAppend(actor, action, detail):
                 return await self._call(store.audit_append, actor, action, detail)
             case AuditTail(count):
@@ -100,9 +100,10 @@ class StoreClient:
         return await self._ctx.ask(NAME, KvItems(namespace))
 
     async def kv_batch(
-        self, puts: list[tuple[str, str, bytes]], deletes: list[tuple[str, str]] = ()
+        self, puts: list[tuple[str, str, bytes]], deletes: list[tuple[str, str]] = (),
+        blocks: list[tuple[bytes, str]] = (),
     ) -> None:
-        await self._ctx.ask(NAME, KvBatch(tuple(puts), tuple(deletes)))
+        await self._ctx.ask(NAME, KvBatch(tuple(puts), tuple(deletes), tuple(blocks)))
 
     async def audit(self, action: str, **detail: Any) -> None:
         """Record `action` by the calling actor. Never pass secrets in `detail`."""

@@ -102,7 +102,7 @@ def test_defaults_without_a_file(tmp_path):
     assert (config.node.log_format, config.node.log_level) == ("kv", "info")
     assert config.api.listen == "127.0.0.1:7400"
     assert (config.api.host, config.api.port) == ("127.0.0.1", 7400)
-    assert (config.api.max_message_bytes, config.api.max_connections) == (65536, 64)
+    assert (config.api.max_message_bytes, config.api.max_connections) == (2 << 20, 64)
     assert (config.api.requests_per_second, config.api.burst) == (50.0, 100)
     assert config.p2p.listen == ("/ip4/0.0.0.0/tcp/4001",)
     assert config.p2p.peers_file == tmp_path / "peers.toml"

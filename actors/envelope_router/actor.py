@@ -170,12 +170,13 @@ class EnvelopeRouter:
             data = draft.finish(await self._sign(draft.to_be_signed))
         except (EnvelopeError, ValueError) as exc:
             raise ActorError(str(getattr(exc, "code", "bad-request")), str(exc)) from None
-        cid = await self._store.put_block(data, "dag-cbor")
+        cid = envelope_cid(data)
         entry = Sent(seq, cid, tuple(s.identity for s in states), now + ttl,
                      {s.identity for s in states}, next_try=trio.current_time() + 2.0)
         self._outbox.add(entry)
         await self._store.kv_batch((("router", "seq", ipld.encode(self._next_seq)),
-                                    ("outbox", outbox_key(seq), ipld.encode(entry.to_doc()))))
+                                    ("outbox", outbox_key(seq), ipld.encode(entry.to_doc()))),
+                                   blocks=((data, "dag-cbor"),))
         self._inbound.replay.remember(self._me.identity, draft.header.id, now + ttl + 300, now)
         self._sent_count += 1
         if len(data) <= self._gossip.max_message_bytes:
@@ -216,10 +217,10 @@ class EnvelopeRouter:
             self._inbound.rejected[str(exc.code)] += 1
             return
         self._inbox_cids.add(verified.cid)
-        await self._store.put_block(verified.data, "dag-cbor")
         entry = {"cid": verified.cid, "sender": header.sender, "kind": header.kind,
                  "seq": -1 if header.seq is None else header.seq, "received_ms": int(time.time() * 1000)}
-        await self._store.kv_batch((("inbox", f"{self._inbox_count:016d}", ipld.encode(entry)),))
+        await self._store.kv_batch((("inbox", f"{self._inbox_count:016d}", ipld.encode(entry)),),
+                                   blocks=((verified.data, "dag-cbor"),))
         self._inbox_count += 1
         self._ctx.log.debug("envelope received", extra={"cid": verified.cid, "sender": header.sender,
                                                        "kind": header.kind})

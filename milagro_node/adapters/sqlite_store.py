@@ -207,14 +207,8 @@ class Store:
         return key
 
     def _write_block(self, cid: str, data: bytes) -> None:
-        # Content addressed: an existing row already holds these bytes — unless it was
-        # corrupted, in which case rewriting it heals the row.
         with self._transaction() as conn:
-            conn.execute(
-                "INSERT INTO blocks (cid, data) VALUES (?, ?) ON CONFLICT (cid) "
-                "DO UPDATE SET data = excluded.data WHERE data IS NOT excluded.data",
-                (cid, data),
-            )
+            _insert_blocks(conn, [(cid, data)])
 
     def get_block(self, cid: str) -> bytes | None:
         """The block's bytes, or None if absent. StoreError if the stored bytes are corrupted."""
@@ -259,13 +253,18 @@ class Store:
         self,
         puts: Iterable[tuple[str, str, bytes]],
         deletes: Iterable[tuple[str, str]] = (),
+        blocks: Iterable[tuple[bytes, str]] = (),
     ) -> None:
-        """Put and delete many keys in one transaction: all of it lands, or none."""
+        """Put and delete many keys, and store ``blocks`` ((data, codec) pairs), in one
+        transaction: all of it lands, or none (a key never names a block that is missing)."""
         puts = [(ns, key, _check_bytes("value", value)) for ns, key, value in puts]
         deletes = list(deletes)
         for ns, key, *_ in (*puts, *deletes):
             self._check_writable(ns, key)
+        rows = [(cid_for(data, codec), data) for data, codec in
+                ((_check_bytes("data", data), codec) for data, codec in blocks)]
         with self._transaction() as conn:
+            _insert_blocks(conn, rows)
             conn.executemany(
                 "INSERT INTO kv (namespace, key, value) VALUES (?, ?, ?) "
                 "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value",
@@ -379,3 +378,13 @@ def _read_head(conn: sqlite3.Connection) -> str:
     ).fetchone()
     # No head yet means an empty log; a damaged head simply fails to match.
     return GENESIS if row is None else bytes(row[0]).decode("ascii", errors="replace")
+
+
+def _insert_blocks(conn: sqlite3.Connection, rows: list[tuple[str, bytes]]) -> None:
+    # Content addressed: an existing row already holds these bytes — unless it was
+    # corrupted, in which case rewriting it heals the row.
+    conn.executemany(
+        "INSERT INTO blocks (cid, data) VALUES (?, ?) ON CONFLICT (cid) "
+        "DO UPDATE SET data = excluded.data WHERE data IS NOT excluded.data",
+        rows,
+    )

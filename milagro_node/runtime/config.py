@@ -82,7 +82,7 @@ class NodeSection:
 @attrs.frozen(kw_only=True)
 class ApiSection:
     listen: str = "127.0.0.1:7400"  # "host:port"; "[::1]:7400" for IPv6
-    max_message_bytes: int = 65536
+    max_message_bytes: int = 2 * 1024 * 1024
     max_connections: int = 64
     requests_per_second: float = 50.0
     burst: int = 100

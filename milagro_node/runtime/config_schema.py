@@ -122,7 +122,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "api": {
         "listen": Key("str", "127.0.0.1:7400", 'Listen address "host:port"; IPv6 as "[::1]:7400"; port 0 picks one.',
                       _check_listen),
-        "max_message_bytes": Key("int", 65536, "Largest websocket message accepted (1024 .. 16 MiB).",
+        "max_message_bytes": Key("int", 2 * MiB, "Largest websocket message accepted (1024 .. 16 MiB);\n"
+                                 "the default fits envelope.send with a 1 MiB payload (base64).",
                                  in_range(1024, 16 * MiB)),
         "max_connections": Key("int", 64, "Concurrent websocket connections.", in_range(1, 100_000)),
         "requests_per_second": Key("float", 50.0, "Sustained request rate per connection.",

@@ -14,7 +14,7 @@ import dag_cbor
 import pytest
 from multiformats import CID, multihash
 
-from milagro_node.adapters.sqlite_store import MIGRATIONS, Store, StoreError
+from milagro_node.adapters.sqlite_store import AUDIT_NS, MIGRATIONS, Store, StoreError
 from milagro_node.core.audit import GENESIS
 from milagro_node.core.ipld import IpldError, cid_for, normalize_cid
 
@@ -312,3 +312,12 @@ def test_kv_batch_is_all_or_nothing(tmp_path):
         with pytest.raises(StoreError):
             store.kv_batch([("ns", "c", b"3"), ("audit", "head", b"forged")])
         assert store.kv_items("ns") == [("a", b"1"), ("b", b"2")]
+
+
+def test_kv_batch_stores_blocks_in_the_same_transaction(store):
+    block = b"\xa1aka"  # {"k": "a"}: canonical DAG-CBOR
+    store.kv_batch([("inbox", "1", b"names the block")], blocks=[(block, "dag-cbor")])
+    assert store.get_block(cid_for(block, "dag-cbor")) == block
+    with pytest.raises(StoreError):  # a bad key aborts the whole batch: the block is not stored either
+        store.kv_batch([(AUDIT_NS, "head", b"v")], blocks=[(b"other", "raw")])
+    assert store.get_block(cid_for(b"other", "raw")) is None
