@@ -371,6 +371,27 @@ class ReadInbox:
 
 
 @attrs.frozen
+class SubscribeKinds:
+    """Tell: send `actor` an `EnvelopeArrived` for each kept envelope whose kind starts with
+    one of `prefixes` (e.g. ("dta.",)). Sent by consumers when they start."""
+
+    prefixes: tuple[str, ...]
+    actor: str
+
+
+@attrs.frozen
+class EnvelopeArrived:
+    """Told to a subscribed actor: an envelope for this node, verified and opened. `payload`
+    may be secret: consumers keep it only through the keystore."""
+
+    cid: str
+    sender: str
+    kind: str
+    seq: int | None
+    payload: bytes = attrs.field(repr=False)
+
+
+@attrs.frozen
 class RouterCounters:
     """Reply: {"accepted": {via: n}, "rejected": {reason: n}, "sent": n, "delivered": n,
     "pending": n, "expired": n}."""

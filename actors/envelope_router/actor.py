@@ -9,7 +9,8 @@ peers:
 - **inbound**: one gossip topic per federation, validated by `Inbound` before anything is
   delivered or forwarded; envelopes for this node are opened, kept in the inbox (as the
   ciphertext they arrived in: nothing secret is written unwrapped), acknowledged to their
-  sender, and deduplicated by CID whichever way they came (gossip, direct, fetched);
+  sender, deduplicated by CID whichever way they came (gossip, direct, fetched), and told
+  to the local actors that subscribed to their kind (`dispatch`);
 - **outbound**: `SendEnvelope` seals to identities the pki-resolver resolves, signs in the
   HSM, numbers it (per-sender ``seq``), stores it, gossips it (large ones go direct only) and
   keeps re-sending it directly (`Outbox`) until each recipient acknowledges or it expires;
@@ -43,11 +44,12 @@ from ..context import ActorContext
 from ..keystore import KeystoreClient
 from ..mailbox import ActorError
 from ..messages import (
-    FetchLog, ListPeers, LogOf, PublishPublic, ReadInbox, ResolveIdentity, RouterCounters,
-    SendEnvelope,
+    EnvelopeArrived, FetchLog, ListPeers, LogOf, PublishPublic, ReadInbox, ResolveIdentity, RouterCounters,
+    SendEnvelope, SubscribeKinds,
 )
 from ..node_identity import NodeIdentity, sign_key_id
 from ..store import StoreClient
+from .dispatch import Routes
 from .inbound import Inbound, Rejected
 from .outbox import Outbox, Sent, outbox_key
 
@@ -74,6 +76,7 @@ class EnvelopeRouter:
         self._last_seq: dict[str, int] = {}  # highest seq received per sender
         self._synced: dict[str, int] = {}  # per member: its seqs up to here were checked
         self._acks: dict[str, list[str]] = {}  # sender identity -> CIDs to acknowledge
+        self._routes = Routes()
 
     # -- life ------------------------------------------------------------------------
 
@@ -150,12 +153,16 @@ class EnvelopeRouter:
                 return await self._read_inbox(after, count)
             case RouterCounters():
                 return self.counters()
+            case SubscribeKinds(prefixes, actor):
+                self._routes.subscribe(prefixes, actor)
+                return None
         raise ActorError("bad-request", f"{NAME} does not handle {type(request).__name__}")
 
     def counters(self) -> dict[str, Any]:
         return {"accepted": dict(self._inbound.accepted), "rejected": dict(self._inbound.rejected),
                 "sent": self._sent_count, "delivered": self._delivered, "received": self._inbox_count,
-                "pending": self._outbox.pending(), "expired": self._expired}
+                "pending": self._outbox.pending(), "expired": self._expired,
+                "undispatched": self._routes.dropped}
 
     async def _send(self, to: tuple[str, ...], kind: str, payload: bytes, suite: str, ttl: int) -> dict[str, Any]:
         if not to:
@@ -212,7 +219,7 @@ class EnvelopeRouter:
         if verified.cid in self._inbox_cids:
             return
         try:
-            open_verified(verified, reader_kid=self._me.identity, reader_keys=self._reader)
+            payload = open_verified(verified, reader_kid=self._me.identity, reader_keys=self._reader).payload
         except EnvelopeError as exc:
             self._inbound.rejected[str(exc.code)] += 1
             return
@@ -231,6 +238,8 @@ class EnvelopeRouter:
                 self._nursery.start_soon(self._sync_from_identity, header.sender)
         if ack:
             self._queue_ack(header.sender, verified.cid)
+        await self._routes.dispatch(self._ctx.tell, EnvelopeArrived(verified.cid, header.sender, header.kind,
+                                                                    header.seq, payload))
 
     def _queue_ack(self, sender: str, cid: str) -> None:
         """Acknowledge gossip-received envelopes in batches: one stream per sender per 50 ms."""
