@@ -21,7 +21,6 @@ SIGINT or when stdin closes.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -31,7 +30,7 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # milagro_node, run as a script
 
-from peer_io import emit, wait_for_exit  # noqa: E402
+from peer_io import emit, run_peer, wait_for_exit  # noqa: E402
 
 
 
@@ -102,13 +101,7 @@ def main() -> None:
     parser.add_argument("--security", required=True, choices=["plaintext", "secio", "noise"])
     parser.add_argument("--dial", required=True)
     args = parser.parse_args()
-    try:
-        trio.run(run, args)
-    except BaseExceptionGroup as group:  # py-libp2p's services raise groups at shutdown
-        if group.split(trio.Cancelled)[1] is not None:
-            raise
-    sys.stdout.flush()
-    os._exit(0)  # do not wait on py-libp2p's leftover threads
+    run_peer(run, args)
 
 
 if __name__ == "__main__":

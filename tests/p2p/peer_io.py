@@ -42,3 +42,15 @@ async def wait_for_exit(signals=None) -> None:
         nursery.start_soon(stdin_closed)
         async for _ in signals:
             done.cancel()
+
+
+def run_peer(main, args) -> None:
+    """``trio.run(main, args)``, then exit at once: py-libp2p raises exception groups of
+    cancellations at shutdown and leaves threads behind that would hold the process."""
+    try:
+        trio.run(main, args)
+    except BaseExceptionGroup as group:
+        if group.split(trio.Cancelled)[1] is not None:
+            raise
+    sys.stdout.flush()
+    os._exit(0)

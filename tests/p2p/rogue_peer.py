@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -60,7 +59,7 @@ from milagro_node.core.envelope import (  # noqa: E402
     EnvelopeError, RecipientKey, envelope_cid, inspect_envelope, seal, seal_public,
 )
 from milagro_node.core.multiaddr import ed25519_peer_id  # noqa: E402
-from peer_io import emit, wait_for_exit  # noqa: E402
+from peer_io import emit, run_peer, wait_for_exit  # noqa: E402
 
 GARBAGE = b"\x00\xffthis is not an envelope \x13\x37" * 4
 CREATED = 1_767_225_600  # 2026-01-01: the rogue's inception `created` (informational)
@@ -244,13 +243,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--round-gap", type=float, default=0.5)
     args = parser.parse_args()
-    try:
-        trio.run(run, args)
-    except BaseExceptionGroup as group:  # py-libp2p's services raise groups at shutdown
-        if group.split(trio.Cancelled)[1] is not None:
-            raise
-    sys.stdout.flush()
-    os._exit(0)  # do not wait on py-libp2p's leftover threads
+    run_peer(run, args)
 
 
 if __name__ == "__main__":
