@@ -22,7 +22,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -32,6 +31,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketReque
 from milagro_node.core import jsonrpc
 from milagro_node.core.ratelimit import TokenBucket
 
+from .api_methods import ApiMethod, Session, int_param
 from .context import ActorContext
 from .mailbox import ActorError
 from .messages import HsmHealth, ListIdentities, ListPeers, ReadInbox, RouterCounters, SendEnvelope
@@ -49,24 +49,6 @@ class ApiLimits:
     burst: int = 100
 
 
-@attrs.define
-class Session:
-    """One websocket connection's state."""
-
-    remote: str
-    bucket: TokenBucket
-    admin: bool = False
-
-
-Method = Callable[[ActorContext, Session, dict[str, Any]], Awaitable[Any]]
-
-
-@attrs.frozen
-class ApiMethod:
-    handler: Method
-    admin: bool = True
-
-
 def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
@@ -74,7 +56,7 @@ def token_digest(token: str) -> bytes:
 class ApiGateway:
     name = NAME
 
-    def __init__(self, host: str, port: int, limits: ApiLimits) -> None:
+    def __init__(self, host: str, port: int, limits: ApiLimits, methods: dict[str, ApiMethod] | None = None) -> None:
         self._host, self._port, self._limits = host, port, limits
         self._connections = 0
         self._token_digest: bytes | None = None
@@ -89,6 +71,7 @@ class ApiGateway:
             "envelope.send": ApiMethod(_envelope_send),
             "envelope.inbox": ApiMethod(_envelope_inbox),
             "envelope.counters": ApiMethod(_envelope_counters),
+            **(methods or {}),
         }
 
     async def run(self, ctx: ActorContext, *, task_status: trio.TaskStatus[None]) -> None:
@@ -204,13 +187,6 @@ async def _hsm_health(ctx: ActorContext, session: Session, params: dict[str, Any
     return {"state": "ok", **await ctx.ask("hsm-worker", HsmHealth())}
 
 
-def _int_param(params: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
-    value = params.get(name, default)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise jsonrpc.RpcError(jsonrpc.INVALID_PARAMS, f"{name} must be an integer from {low} to {high}")
-    return value
-
-
 async def _peers_list(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
     return await ctx.ask("envelope-router", ListPeers())
 
@@ -232,12 +208,12 @@ async def _envelope_send(ctx: ActorContext, session: Session, params: dict[str, 
     suite = params.get("suite", "mx1")
     if suite not in ("mx1", "mx2"):
         raise jsonrpc.RpcError(jsonrpc.INVALID_PARAMS, 'suite must be "mx1" or "mx2"')
-    ttl = _int_param(params, "ttl", 3600, 10, 7 * 24 * 3600)
+    ttl = int_param(params, "ttl", 3600, 10, 7 * 24 * 3600)
     return await ctx.ask("envelope-router", SendEnvelope(tuple(to), kind, payload, suite, ttl))
 
 
 async def _envelope_inbox(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
-    request = ReadInbox(_int_param(params, "after", 0, 0, 1 << 62), _int_param(params, "count", 50, 1, 500))
+    request = ReadInbox(int_param(params, "after", 0, 0, 1 << 62), int_param(params, "count", 50, 1, 500))
     rows = await ctx.ask("envelope-router", request)
     for row in rows:
         if "payload" in row:

@@ -395,3 +395,110 @@ class EnvelopeArrived:
 class RouterCounters:
     """Reply: {"accepted": {via: n}, "rejected": {reason: n}, "sent": n, "delivered": n,
     "pending": n, "expired": n}."""
+
+
+# --- share dealer (actor "share-dealer", role dta): M-Pin shares of this D-TA ------------
+# Errors: ActorError with codes mpin-wire-* (milagro_node.core.mpin_wire), mpin-* and
+# dta-* (dta-not-member, dta-enrolled, dta-not-enrolled, dta-revoked, dta-bad-day).
+
+
+@attrs.frozen
+class EnrolClient:
+    """Check `grant` for `user_id`, then issue this D-TA's client-secret share s_i·H(ID),
+    sealed to the client's one-time X25519 key `reply_key` (mpin_wire.seal_share, purpose
+    "client-share"). Once per user ID unless an admin resets it. Reply: {"sealed": bytes,
+    "dta": this node's identity}."""
+
+    user_id: str
+    grant: bytes = attrs.field(repr=False)
+    reply_key: bytes
+    remote: str = ""
+
+
+@attrs.frozen
+class IssuePermit:
+    """This D-TA's time-permit share s_i·H_T(day) for an enrolled, unrevoked user, sealed to
+    `reply_key` (purpose "time-permit"); `day` is today or tomorrow by our clock.
+    Reply: {"sealed": bytes, "dta": identity, "day": int}."""
+
+    user_id: str
+    day: int
+    reply_key: bytes
+    remote: str = ""
+
+
+@attrs.frozen
+class ResetEnrolment:
+    """Admin: let `user_id` enrol again. Reply: None."""
+
+    user_id: str
+
+
+@attrs.frozen
+class SetUserRevoked:
+    """Admin: stop (revoked=True) or resume issuing time permits for `user_id`; the
+    authenticator keeps its own revocation list with the same message. Reply: None."""
+
+    user_id: str
+    revoked: bool = True
+
+
+@attrs.frozen
+class DealerStatus:
+    """Reply: {"identity", "enrolled": n, "revoked": [ids], "issued": {"client-share": n,
+    "time-permit": n, "server-share": n}, "mfa_served": [identities]}."""
+
+
+# --- authenticator (actor "authenticator", role mfa): M-Pin logins ------------------------
+# Errors: ActorError with codes mpin-* (bad-point, bad-input, bad-proof, expired, used) and
+# mfa-* (mfa-not-ready, mfa-locked, mfa-revoked, mfa-no-session, mfa-refused).
+
+
+@attrs.frozen
+class StartLogin:
+    """Pass 1: `user_id`, U (48 bytes) and, with time permits, UT. Reply: {"session": str,
+    "y": 32-byte big-endian challenge, "expires": unix seconds}."""
+
+    user_id: str
+    u: bytes
+    ut: bytes | None = None
+    remote: str = ""
+
+
+@attrs.frozen
+class FinishLogin:
+    """Pass 2: V (48 bytes) for `session`. Reply on success: {"assertion": bytes (a signed
+    mpin_wire statement), "mfa": this node's identity, "expires"}; on failure ActorError
+    mfa-refused (with the failures left before lockout in the message), mfa-locked, ..."""
+
+    session: str
+    v: bytes
+    remote: str = ""
+
+
+@attrs.frozen
+class OnePassLogin:
+    """One-pass: U, UT, V and the client's time `t`; y = mpin.one_pass_challenge(...,
+    `message`). Reply as `FinishLogin`."""
+
+    user_id: str
+    u: bytes
+    ut: bytes | None
+    v: bytes
+    t: int
+    message: bytes = b""
+    remote: str = ""
+
+
+@attrs.frozen
+class UnlockUser:
+    """Admin: clear the failure count and lockout of `user_id`. Reply: None."""
+
+    user_id: str
+
+
+@attrs.frozen
+class AuthStatus:
+    """Reply: {"identity", "ready": bool, "dtas": [identities], "have": [identities],
+    "time_permits": bool, "logins": {"ok": n, "failed": n}, "locked": [{"user_id", "failures",
+    "until"}], "revoked": [ids]}."""

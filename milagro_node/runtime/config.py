@@ -125,12 +125,30 @@ class LimitsSection:
 
 
 @attrs.frozen(kw_only=True)
+class DtaSection:
+    grant_issuers: tuple[str, ...] = ()  # empty: this node and every pinned member
+
+
+@attrs.frozen(kw_only=True)
+class MfaSection:
+    max_failures: int = 5
+    lockout_seconds: int = 900  # 0: until an admin unlocks
+    session_seconds: int = 60
+    assertion_seconds: int = 300
+    time_permits: bool = True
+    one_pass_skew: int = 30
+    workers: int = 2
+
+
+@attrs.frozen(kw_only=True)
 class NodeConfig:
     node: NodeSection
     api: ApiSection
     p2p: P2pSection
     hsm: HsmSection
     limits: LimitsSection
+    dta: DtaSection = DtaSection()
+    mfa: MfaSection = MfaSection()
     source: Path | None  # absolute path of the file loaded, None when all defaults
     data_dir: Path  # absolute
 
@@ -228,6 +246,8 @@ def load_node_config(
         limits=LimitsSection(mailbox_size=get("limits", "mailbox_size"),
                              request_timeout=get("limits", "request_timeout"),
                              shutdown_grace=get("limits", "shutdown_grace")),
+        dta=DtaSection(grant_issuers=get("dta", "grant_issuers")),
+        mfa=MfaSection(**{key: get("mfa", key) for key in SCHEMA["mfa"]}),
         source=source,
         data_dir=final_dir,
     )

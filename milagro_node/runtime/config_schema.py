@@ -98,6 +98,13 @@ def _check_p2p_listen(addrs: tuple[str, ...]) -> tuple[str, ...]:
     return addrs
 
 
+def _check_identities(cids: tuple[str, ...]) -> tuple[str, ...]:
+    for cid in cids:
+        if not re.fullmatch(r"b[a-z2-7]{20,100}", cid):
+            raise _Invalid(f"{json.dumps(cid)} is not an identity CID (base32, starting with b)")
+    return cids
+
+
 # --------------------------------------------------------------------------- schema
 
 SECTION_DOCS = {
@@ -106,6 +113,8 @@ SECTION_DOCS = {
     "p2p": "libp2p: where to listen, and the federation file that pins the other members.",
     "hsm": "PKCS#11 module that wraps every secret at rest (SoftHSM2 by default).",
     "limits": "Back-pressure and timing limits for the actors.",
+    "dta": "Distributed Trust Authority role: who may authorise enrolments.",
+    "mfa": "M-Pin authentication role: lockout, sessions, assertions, time permits.",
 }
 
 SCHEMA: dict[str, dict[str, Key]] = {
@@ -156,5 +165,24 @@ SCHEMA: dict[str, dict[str, Key]] = {
                                in_range(0.0, 3600.0, above=True)),
         "shutdown_grace": Key("float", 4.0, "Seconds actors get to finish on shutdown (at most 5).",
                               in_range(0.0, 5.0)),
+    },
+    "dta": {
+        "grant_issuers": Key("list", [], "Identity CIDs whose grants authorise an enrolment here.\n"
+                             "Empty: this node and every member pinned in peers.toml.", _check_identities,
+                             active=False, example=["bafyrei..."]),
+    },
+    "mfa": {
+        "max_failures": Key("int", 5, "Wrong logins in a row before an identity is locked (1..100;\n"
+                            "NIST SP 800-63B allows up to 100; a small number lets anyone lock users out).",
+                            in_range(1, 100)),
+        "lockout_seconds": Key("int", 900, "How long a lockout lasts; 0: until an admin unlocks it.",
+                               in_range(0, 365 * 86400)),
+        "session_seconds": Key("int", 60, "Seconds between pass 1 and pass 2 before a login session expires.",
+                               in_range(1, 3600)),
+        "assertion_seconds": Key("int", 300, "Lifetime of a signed login assertion.", in_range(10, 86400)),
+        "time_permits": Key("bool", True, "Require the day's time permit at login (revocation stops permits)."),
+        "one_pass_skew": Key("int", 30, "Seconds a one-pass login's timestamp may differ from our clock.",
+                             in_range(1, 600)),
+        "workers": Key("int", 2, "Worker processes for pairings (pyblst holds the GIL).", in_range(1, 64)),
     },
 }

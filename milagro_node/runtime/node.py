@@ -19,11 +19,16 @@ from typing import Any
 import trio
 
 import milagro_node
+from actors import mpin_grants
 from actors.api_gateway import ApiGateway, ApiLimits
+from actors.authenticator import Authenticator
+from actors.authenticator import api as mfa_api
 from actors.envelope_router import EnvelopeRouter
 from actors.hsm_worker import HsmWorker
 from actors.keystore import Keystore
 from actors.pki_resolver import PkiResolver
+from actors.share_dealer import ShareDealer
+from actors.share_dealer import api as dta_api
 from actors.store import StoreActor
 from milagro_node import secret_memory
 
@@ -65,6 +70,17 @@ def actor_specs(config: NodeConfig) -> list[ActorSpec]:
         requests_per_second=config.api.requests_per_second,
         burst=config.api.burst,
     )
+    roles = config.node.roles
+    methods = {**mpin_grants.METHODS}
+    role_specs = []
+    if "dta" in roles:
+        methods.update(dta_api.METHODS)
+        role_specs.append(ActorSpec("share-dealer", lambda: ShareDealer(federation),
+                                    needs=("store", "keystore", "pki-resolver", "envelope-router")))
+    if "mfa" in roles:
+        methods.update(mfa_api.METHODS)
+        role_specs.append(ActorSpec("authenticator", lambda: Authenticator(federation),
+                                    needs=("store", "keystore", "pki-resolver", "envelope-router")))
     return [
         ActorSpec("store", lambda: StoreActor(data.db)),
         ActorSpec("hsm-worker", lambda: HsmWorker(lambda: hsm_target(config))),
@@ -72,7 +88,9 @@ def actor_specs(config: NodeConfig) -> list[ActorSpec]:
         ActorSpec("pki-resolver", lambda: PkiResolver(federation.members), needs=("store", "keystore")),
         ActorSpec("envelope-router", lambda: EnvelopeRouter(federation, config.p2p.listen),
                   needs=("keystore", "pki-resolver")),
-        ActorSpec("api-gateway", lambda: ApiGateway(config.api.host, config.api.port, limits), needs=("store",)),
+        *role_specs,
+        ActorSpec("api-gateway", lambda: ApiGateway(config.api.host, config.api.port, limits, methods),
+                  needs=("store", "keystore", "pki-resolver")),
     ]
 
 

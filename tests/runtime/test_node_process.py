@@ -26,7 +26,8 @@ def test_run_status_and_clean_stop(data_dir, cli):
         status = json.loads(result.stdout)
         assert {a["name"]: a["state"] for a in status["actors"]} == {
             "store": "running", "hsm-worker": "running", "keystore": "running", "pki-resolver": "running",
-            "envelope-router": "running", "api-gateway": "running"}
+            "envelope-router": "running", "share-dealer": "running", "authenticator": "running",
+            "api-gateway": "running"}
         assert {a["name"]: a for a in status["actors"]}["hsm-worker"]["hsm"] == "ok"
         assert status["roles"] == ["dta", "mfa", "custody"]
         table = cli("status", "--data-dir", data_dir)
