@@ -90,7 +90,7 @@ def actor_specs(config: NodeConfig) -> list[ActorSpec]:
                   needs=("keystore", "pki-resolver")),
         *role_specs,
         ActorSpec("api-gateway", lambda: ApiGateway(config.api.host, config.api.port, limits, methods),
-                  needs=("store", "keystore", "pki-resolver")),
+                  needs=("store",)),
     ]
 
 

@@ -32,7 +32,7 @@ async def test_crash_is_counted_in_node_status(tmp_path, nursery):
     initialise(tmp_path)
     config = load_node_config(None, data_dir=tmp_path, environ={"MILAGRO_API_LISTEN": "127.0.0.1:0"})
     # No identity here (initialise, not `milagro-node init`): leave out the actors that need one.
-    specs = [spec for spec in actor_specs(config) if spec.name not in ("pki-resolver", "envelope-router")]
+    specs = [spec for spec in actor_specs(config) if spec.name in ("store", "hsm-worker", "keystore", "api-gateway")]
     node = Node(config, specs=[*specs, ActorSpec("fragile", Fragile)])
     await nursery.start(node.run)
     token = (tmp_path / "admin.token").read_text().strip()
