@@ -91,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     inspected.add_argument("--in", dest="input", type=Path, metavar="FILE",
                            help="the envelope (default: standard input)")
     inspected.add_argument("--json", action="store_true", help="print JSON")
+    from .client import add_client_parser
+
+    add_client_parser(commands, common)
     dev = commands.add_parser("devnet", help="run N nodes on 127.0.0.1 as one local federation, until Ctrl-C")
     dev.add_argument("--nodes", type=int, default=3, help="how many nodes (default 3)")
     dev.add_argument("--dir", type=Path, default=Path("devnet"), help="where their data dirs go (default ./devnet)")
@@ -135,8 +138,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    config = _config(args)
+def node_admin_target(config: NodeConfig) -> tuple[str, str]:
+    """The API URL of the node running from `config`'s data dir, and its admin token."""
     data = DataDir(config.data_dir)
     run = data.read_run_file() or {}
     url = run.get("api") or f"ws://{config.api.listen}"
@@ -147,6 +150,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise CliError(f"cannot read the admin token ({exc.strerror}: {data.admin_token}); "
                            "set MILAGRO_ADMIN_TOKEN or pass the node's --data-dir", 2) from None
+    return url, token
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    url, token = node_admin_target(_config(args))
 
     async def ask() -> Any:
         async with connect(url, token=token) as api:
@@ -231,13 +239,19 @@ def cmd_devnet(args: argparse.Namespace) -> int:
     return devnet.run(args.dir, args.nodes)
 
 
+def cmd_client(args: argparse.Namespace) -> int:
+    from . import client
+
+    return client.run(args, node_admin_target=lambda: node_admin_target(_config(args)))
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     print(f"milagro-node {milagro_node.__version__}")
     return 0
 
 
 COMMANDS = {"init": cmd_init, "run": cmd_run, "status": cmd_status, "audit": cmd_audit, "hsm": cmd_hsm, "identity": cmd_identity,
-            "envelope": cmd_envelope, "devnet": cmd_devnet, "version": cmd_version}
+            "envelope": cmd_envelope, "client": cmd_client, "devnet": cmd_devnet, "version": cmd_version}
 
 
 def main(argv: list[str] | None = None) -> int:
