@@ -28,8 +28,9 @@ TEST_SETTINGS = {("api", "requests_per_second"): 100000.0, ("api", "burst"): 100
 
 
 class Devnet:
-    def __init__(self, root: Path, count: int, *, extra_peers: str = "") -> None:
-        self.nodes = devnet.prepare(root, count, settings=TEST_SETTINGS)
+    def __init__(self, root: Path, count: int, *, extra_peers: str = "",
+                 node_roles: list[tuple[str, ...]] | None = None, settings: dict | None = None) -> None:
+        self.nodes = devnet.prepare(root, count, node_roles=node_roles, settings={**TEST_SETTINGS, **(settings or {})})
         if extra_peers:  # more [[member]] tables (e.g. a rogue member the test plays)
             for node in self.nodes:
                 with open(node.data_dir / "peers.toml", "a") as peers:

@@ -40,6 +40,7 @@ class DevnetNode:
     p2p_port: int
     identity: str
     peer_id: str
+    roles: tuple[str, ...] = ("dta", "mfa", "custody")
 
     @property
     def api_url(self) -> str:
@@ -65,12 +66,20 @@ def milagro_command(*args: str) -> list[str]:
 
 
 def prepare(root: Path, count: int, *, roles: Sequence[str] = ("dta", "mfa", "custody"),
+            node_roles: Sequence[Sequence[str]] | None = None,
             settings: dict[tuple[str, str], Any] | None = None) -> list[DevnetNode]:
-    """Initialise ``count`` nodes under ``root`` (node-1 ... node-N) and their peers.toml."""
+    """Initialise ``count`` nodes under ``root`` (node-1 ... node-N) and their peers.toml.
+
+    Every node has `roles`, unless `node_roles` gives each node its own (one entry per node).
+    """
     root = Path(root).absolute()
     root.mkdir(parents=True, exist_ok=True)
-    nodes = [_prepare_node(root / f"node-{i}", f"node-{i}", roles, settings or {}) for i in range(1, count + 1)]
-    peers = render_peers(nodes, roles)
+    if node_roles is not None and len(node_roles) != count:
+        raise ValueError(f"node_roles has {len(node_roles)} entries for {count} nodes")
+    per_node = [tuple(r) for r in node_roles] if node_roles is not None else [tuple(roles)] * count
+    nodes = [_prepare_node(root / f"node-{i}", f"node-{i}", per_node[i - 1], settings or {})
+             for i in range(1, count + 1)]
+    peers = render_peers(nodes)
     for node in nodes:
         (node.data_dir / "peers.toml").write_text(peers)
     return nodes
@@ -89,7 +98,7 @@ def _prepare_node(data_dir: Path, name: str, roles: Sequence[str], settings: dic
     shown = json.loads(_run_cli("identity", "show", "--json", "--data-dir", str(data_dir)))
     api_port = _read_port(config, "api")
     p2p_port = int(shown["addrs"][0].rsplit("/", 1)[1])
-    return DevnetNode(name, data_dir, api_port, p2p_port, shown["identity"], shown["peer_id"])
+    return DevnetNode(name, data_dir, api_port, p2p_port, shown["identity"], shown["peer_id"], tuple(roles))
 
 
 def _read_port(config: Path, section: str) -> int:
@@ -106,13 +115,13 @@ def _run_cli(*args: str) -> str:
     return done.stdout
 
 
-def render_peers(nodes: Sequence[DevnetNode], roles: Sequence[str]) -> str:
+def render_peers(nodes: Sequence[DevnetNode]) -> str:
     lines = ["# Written by `milagro-node devnet`: every node of this local federation.", "",
              "[federation]", f'name = "{FEDERATION_NAME}"', ""]
     for node in nodes:
         lines += ["[[member]]", f'name = "{node.name}"', f'identity = "{node.identity}"',
                   f'peer_id = "{node.peer_id}"', f'addrs = ["{node.p2p_addr}"]',
-                  f"roles = {json.dumps(list(roles))}", ""]
+                  f"roles = {json.dumps(list(node.roles))}", ""]
     return "\n".join(lines)
 
 
