@@ -1,5 +1,85 @@
-"""The ``dta.*`` API methods (placeholder: being built)."""
+"""The ``dta.*`` API methods: what clients and admins ask this node's share dealer.
 
-from ..api_methods import ApiMethod
+Served by the api-gateway when the node has role ``dta``. Params and results are JSON;
+bytes are standard base64 strings. Enrolment, permits and info are public (a user has no
+admin token: the grant is what authorises an enrolment); reset, revoke and status need
+the admin token. Shares never appear here in clear: they are sealed to the client's
+one-time ``reply_key`` (`milagro_node.core.mpin_wire.seal_share`).
+"""
 
-METHODS: dict[str, ApiMethod] = {}
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+from milagro_node.core import jsonrpc, mpin
+from milagro_node.core.mpin_wire import MAX_STATEMENT_BYTES, MAX_USER_ID_BYTES
+
+from ..api_methods import ApiMethod, Session, bytes_param, int_param, str_param
+from ..context import ActorContext
+from ..messages import DealerStatus, EnrolClient, IssuePermit, OwnLog, ResetEnrolment, SetUserRevoked
+from .actor import NAME
+
+MAX_DAY = 2**32  # far beyond any real day; the dealer itself allows only today and tomorrow
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _user_id(params: dict[str, Any]) -> str:
+    return str_param(params, "id", max_len=MAX_USER_ID_BYTES)
+
+
+async def _enroll(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+    """{id, grant, reply_key} -> {sealed, dta}: this D-TA's client-secret share, once per ID."""
+    request = EnrolClient(_user_id(params), bytes_param(params, "grant", max_size=MAX_STATEMENT_BYTES),
+                          bytes_param(params, "reply_key", size=32), session.remote)
+    answer = await ctx.ask(NAME, request)
+    return {"sealed": _b64(answer["sealed"]), "dta": answer["dta"]}
+
+
+async def _permit(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+    """{id, day, reply_key} -> {sealed, dta, day}: the time-permit share for `day`."""
+    request = IssuePermit(_user_id(params), int_param(params, "day", None, 0, MAX_DAY),
+                          bytes_param(params, "reply_key", size=32), session.remote)
+    answer = await ctx.ask(NAME, request)
+    return {"sealed": _b64(answer["sealed"]), "dta": answer["dta"], "day": answer["day"]}
+
+
+async def _info(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+    """{} -> {identity, day, time}: who this D-TA is and its clock (permits follow its day)."""
+    _, own = await ctx.ask("pki-resolver", OwnLog())
+    now = time.time()
+    return {"identity": own.identity, "day": mpin.day_of(now), "time": int(now)}
+
+
+async def _reset(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+    """Admin {id} -> {}: let the user enrol again (a lost device, a failed enrolment)."""
+    await ctx.ask(NAME, ResetEnrolment(_user_id(params)))
+    return {}
+
+
+async def _revoke(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+    """Admin {id, revoked=true} -> {}: stop (or resume) permits and enrolment for the user."""
+    revoked = params.get("revoked", True)
+    if not isinstance(revoked, bool):
+        raise jsonrpc.RpcError(jsonrpc.INVALID_PARAMS, "revoked must be true or false")
+    await ctx.ask(NAME, SetUserRevoked(_user_id(params), revoked))
+    return {}
+
+
+async def _status(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+    """Admin {} -> the `DealerStatus` reply."""
+    return await ctx.ask(NAME, DealerStatus())
+
+
+METHODS: dict[str, ApiMethod] = {
+    "dta.enroll": ApiMethod(_enroll, admin=False),
+    "dta.permit": ApiMethod(_permit, admin=False),
+    "dta.info": ApiMethod(_info, admin=False),
+    "dta.reset": ApiMethod(_reset),
+    "dta.revoke": ApiMethod(_revoke),
+    "dta.status": ApiMethod(_status),
+}
