@@ -21,10 +21,11 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start_node(data_dir: Path, **env: str) -> subprocess.Popen:
-    """Start `milagro-node run` on API and libp2p ports chosen by the OS; return once it is ready."""
+def start_node(data_dir: Path, *, bin_dir: Path = BIN, **env: str) -> subprocess.Popen:
+    """Start `milagro-node run` (from `bin_dir`) on API and libp2p ports chosen by the OS;
+    return once it is ready."""
     proc = subprocess.Popen(
-        [str(BIN / "milagro-node"), "run", "--data-dir", str(data_dir)],
+        [str(bin_dir / "milagro-node"), "run", "--data-dir", str(data_dir)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=clean_env(**{"MILAGRO_API_LISTEN": "127.0.0.1:0", "MILAGRO_P2P_LISTEN": "/ip4/127.0.0.1/tcp/0", **env}),
     )

@@ -24,6 +24,7 @@ from milagro_node.runtime.config import ConfigError, NodeConfig, default_data_di
 from milagro_node.runtime.federation import load_configured_federation
 from milagro_node.runtime.datadir import DataDir, initialise
 from milagro_node.runtime.logs import configure_logging
+from milagro_node.runtime.roles import RoleUnavailable, check_installed
 
 from .tables import render_status
 
@@ -129,6 +130,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
     configure_logging(config.node.log_format, config.node.log_level)
     load_configured_federation(config)  # a broken peers.toml stops the node here, not later
+    try:
+        check_installed(config.node.roles)
+    except RoleUnavailable as exc:
+        raise CliError(str(exc), 2) from None
     data = DataDir(config.data_dir)
     if not data.db.exists():
         raise CliError(f"{config.data_dir} is not initialised: run milagro-node init --data-dir {config.data_dir}", 2)

@@ -21,14 +21,10 @@ import trio
 import milagro_node
 from actors import mpin_grants
 from actors.api_gateway import ApiGateway, ApiLimits
-from actors.authenticator import Authenticator
-from actors.authenticator import api as mfa_api
 from actors.envelope_router import EnvelopeRouter
 from actors.hsm_worker import HsmWorker
 from actors.keystore import Keystore
 from actors.pki_resolver import PkiResolver
-from actors.share_dealer import ShareDealer
-from actors.share_dealer import api as dta_api
 from actors.store import StoreActor
 from milagro_node import secret_memory
 
@@ -73,11 +69,19 @@ def actor_specs(config: NodeConfig) -> list[ActorSpec]:
     roles = config.node.roles
     methods = {**mpin_grants.METHODS}
     role_specs = []
+    # Role actors are imported only for the roles configured: their packages are optional
+    # (runtime/roles.py; `milagro-node run` checks them before it gets here).
     if "dta" in roles:
+        from actors.share_dealer import ShareDealer
+        from actors.share_dealer import api as dta_api
+
         methods.update(dta_api.METHODS)
         role_specs.append(ActorSpec("share-dealer", lambda: ShareDealer(federation),
                                     needs=("store", "keystore", "pki-resolver", "envelope-router")))
     if "mfa" in roles:
+        from actors.authenticator import Authenticator
+        from actors.authenticator import api as mfa_api
+
         methods.update(mfa_api.METHODS)
         role_specs.append(ActorSpec("authenticator", lambda: Authenticator(federation),
                                     needs=("store", "keystore", "pki-resolver", "envelope-router")))
