@@ -1,5 +1,98 @@
-"""The ``mfa.*`` API methods (placeholder: being built)."""
+"""The ``mfa.*`` API methods: M-Pin logins at this node, and their administration.
 
-from ..api_methods import ApiMethod
+Bytes travel as standard base64 strings (padded). Public (no admin token):
 
-METHODS: dict[str, ApiMethod] = {}
+- ``mfa.pass1`` {id, u: 48 bytes, ut: 48 bytes or null/absent} → {session, y: 32 bytes, expires}
+- ``mfa.pass2`` {session, v: 48 bytes} → {assertion, mfa: this node's identity, expires}
+- ``mfa.one_pass`` {id, u, ut, v, t: Unix seconds, message: bytes, optional} → as pass2
+- ``mfa.info`` {} → {identity, ready, dtas, have, time_permits, day, time}
+
+Admin: ``mfa.unlock`` {id} → {}; ``mfa.revoke`` {id, revoked: bool, default true} → {};
+``mfa.status`` {} → the `actors.messages.AuthStatus` reply.
+
+Refusals are node errors whose ``data.code`` is the actor's code (mfa-refused, mfa-locked,
+mpin-expired, ...); malformed params are INVALID_PARAMS.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from milagro_node.core import jsonrpc, mpin_wire
+
+from ..api_methods import ApiMethod, Session, bytes_param, int_param, str_param
+from ..context import ActorContext
+from ..messages import AuthStatus, FinishLogin, OnePassLogin, SetUserRevoked, StartLogin, UnlockUser
+from .actor import NAME, MfaInfo
+
+__all__ = ["METHODS"]
+
+POINT = 48
+MAX_MESSAGE = 4096
+MAX_SESSION_ID = 64
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _user_id(params: dict[str, Any]) -> str:
+    return str_param(params, "id", max_len=mpin_wire.MAX_USER_ID_BYTES)
+
+
+def _login_reply(reply: dict[str, Any]) -> dict[str, Any]:
+    return {"assertion": _b64(reply["assertion"]), "mfa": reply["mfa"], "expires": reply["expires"]}
+
+
+async def _pass1(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+    request = StartLogin(_user_id(params), bytes_param(params, "u", size=POINT),
+                         bytes_param(params, "ut", size=POINT, optional=True), session.remote)
+    reply = await ctx.ask(NAME, request)
+    return {"session": reply["session"], "y": _b64(reply["y"]), "expires": reply["expires"]}
+
+
+async def _pass2(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+    request = FinishLogin(str_param(params, "session", max_len=MAX_SESSION_ID), bytes_param(params, "v", size=POINT),
+                          session.remote)
+    return _login_reply(await ctx.ask(NAME, request))
+
+
+async def _one_pass(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+    message = bytes_param(params, "message", optional=True, max_size=MAX_MESSAGE)
+    request = OnePassLogin(_user_id(params), bytes_param(params, "u", size=POINT),
+                           bytes_param(params, "ut", size=POINT, optional=True), bytes_param(params, "v", size=POINT),
+                           int_param(params, "t", None, 0, 2**62), message or b"", session.remote)
+    return _login_reply(await ctx.ask(NAME, request))
+
+
+async def _info(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+    return await ctx.ask(NAME, MfaInfo())
+
+
+async def _unlock(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+    await ctx.ask(NAME, UnlockUser(_user_id(params)))
+    return {}
+
+
+async def _revoke(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+    revoked = params.get("revoked", True)
+    if not isinstance(revoked, bool):
+        raise jsonrpc.RpcError(jsonrpc.INVALID_PARAMS, "revoked must be true or false")
+    await ctx.ask(NAME, SetUserRevoked(_user_id(params), revoked))
+    return {}
+
+
+async def _status(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+    return await ctx.ask(NAME, AuthStatus())
+
+
+METHODS: dict[str, ApiMethod] = {
+    "mfa.pass1": ApiMethod(_pass1, admin=False),
+    "mfa.pass2": ApiMethod(_pass2, admin=False),
+    "mfa.one_pass": ApiMethod(_one_pass, admin=False),
+    "mfa.info": ApiMethod(_info, admin=False),
+    "mfa.unlock": ApiMethod(_unlock),
+    "mfa.revoke": ApiMethod(_revoke),
+    "mfa.status": ApiMethod(_status),
+}

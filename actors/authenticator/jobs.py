@@ -1,0 +1,82 @@
+"""What the authenticator's worker processes run: the pairing check and the typo search.
+
+Part of the authenticator actor; `pairing_pool` sends these functions to trio_parallel
+worker processes, because pyblst holds the GIL for every call (about 0.85 ms for a login
+check with a time permit) and the trio loop must not stall. This module imports only the
+M-Pin core, so a worker starts quickly and stays small.
+
+Everything crosses the process boundary as bytes and ints (compressed points, scalars):
+no pyblst object is pickled. The combined server secret SS arrives as its 96 bytes with each
+job; each worker decodes it once and keeps the point in `_SERVER_SECRETS`, keyed by those
+bytes, so a login costs no G2 decoding (a new SS after a D-TA re-keys simply adds an entry).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from milagro_node.adapters.pairing import G2
+from milagro_node.core import mpin
+
+__all__ = ["TYPO_DIGITS", "check_proof", "lower_priority", "proof_is_typo", "warm"]
+
+#: The PIN length the typo search assumes (the server never learns a user's PIN length):
+#: 4 digits → 120 candidates, at most ~0.1 s of one worker. A longer PIN's slip in its last
+#: four digits is still found.
+TYPO_DIGITS = 4
+
+_SERVER_SECRETS: dict[bytes, G2] = {}
+_MAX_CACHED = 4
+
+
+def _server_secret(ss: bytes) -> G2:
+    point = _SERVER_SECRETS.get(ss)
+    if point is None:
+        if len(_SERVER_SECRETS) >= _MAX_CACHED:
+            _SERVER_SECRETS.clear()
+        point = _SERVER_SECRETS[ss] = mpin.decode_g2(ss, "server secret")
+    return point
+
+
+def _pass1(identity: bytes, u: bytes, ut: bytes | None) -> mpin.Pass1:
+    return mpin.Pass1(identity, mpin.decode_g1(u, "U"), None if ut is None else mpin.decode_g1(ut, "UT"))
+
+
+def check_proof(ss: bytes, identity: bytes, u: bytes, ut: bytes | None, y: int, v: bytes,
+                day: int | None) -> tuple[str, str] | None:
+    """The login's pairing check. None: accepted; else (error code, message) —
+    ``mpin-bad-proof`` for a wrong PIN, token or permit, ``mpin-bad-point`` for a bad V."""
+    try:
+        ok = mpin.verify_pass2(_server_secret(ss), _pass1(identity, u, ut), y, mpin.decode_g1(v, "V"), day=day)
+    except mpin.MpinError as exc:
+        return str(exc.code), exc.message
+    return None if ok else (str(mpin.MpinErrorCode.BAD_PROOF), "the proof does not verify")
+
+
+def proof_is_typo(ss: bytes, identity: bytes, u: bytes, ut: bytes | None, y: int, v: bytes,
+                  day: int | None, digits: int = TYPO_DIGITS) -> bool:
+    """After a failed check: whether a one-digit slip of the PIN explains it (`mpin.find_typo`)."""
+    try:
+        pass1 = _pass1(identity, u, ut)
+        return mpin.find_typo(_server_secret(ss), pass1, y, mpin.decode_g1(v, "V"), digits=digits,
+                              day=day) is not None
+    except mpin.MpinError:
+        return False
+
+
+def warm(ss: bytes | None = None) -> int:
+    """Start-up job: imports are done by now; decode SS if known. Returns the worker's pid.
+    Sleeps a moment so that warm jobs run at once land on distinct workers."""
+    if ss is not None:
+        _server_secret(ss)
+    time.sleep(0.02)
+    return os.getpid()
+
+
+def lower_priority() -> None:
+    """Worker init of the typo pool: yield the CPU to login checks."""
+    try:
+        os.nice(10)
+    except OSError:
+        pass

@@ -1,0 +1,88 @@
+"""The authenticator's worker processes (trio_parallel), seen from the trio loop.
+
+Part of the authenticator actor. Two pools:
+
+- **checks**: ``workers`` processes (``[mfa] workers``) for the login's pairing check;
+  a `trio.CapacityLimiter` of as many tokens keeps one job per process, and the actor
+  serves requests concurrently, so that many logins are checked at once;
+- **typo**: one process at a lower priority (``nice 10``) for `jobs.proof_is_typo` after a
+  failure. It is best effort: when it is busy the search is skipped (``typo`` is null in the
+  audit), so a flood of wrong PINs cannot take checks away from real logins.
+
+Both start with the actor (`PairingPool.warm`) so the first login pays no process start,
+never retire while idle, and stop when the actor stops: closing the context closes their
+pipes, they exit, and what is left after `GRACE_S` is killed. Jobs are not killed on
+cancellation (a check takes about a millisecond, a typo search at most ~0.1 s), so a
+cancelled request does not cost a process respawn.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import trio
+import trio_parallel
+
+from . import jobs
+
+__all__ = ["GRACE_S", "PairingPool"]
+
+GRACE_S = 2.0
+
+
+class PairingPool:
+    def __init__(self, checks: trio_parallel.WorkerContext, typo: trio_parallel.WorkerContext, workers: int) -> None:
+        self._checks, self._typo = checks, typo
+        self.workers = workers
+        self._check_slots = trio.CapacityLimiter(workers)
+        self._typo_busy = trio.CapacityLimiter(1)
+        self._typo_slot = trio.CapacityLimiter(1)
+        self.checked = 0
+        self.typo_skipped = 0
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, workers: int) -> AsyncIterator[PairingPool]:
+        async with (
+            trio_parallel.open_worker_context(idle_timeout=math.inf, grace_period=GRACE_S) as checks,
+            trio_parallel.open_worker_context(idle_timeout=math.inf, grace_period=GRACE_S,
+                                              init=jobs.lower_priority) as typo,
+        ):
+            yield cls(checks, typo, workers)
+
+    async def warm(self, ss: bytes | None = None) -> list[int]:
+        """Start every worker (or make each decode a new SS); return their pids."""
+        pids: list[int] = []
+
+        async def one(context: trio_parallel.WorkerContext, limiter: trio.CapacityLimiter) -> None:
+            pids.append(await context.run_sync(jobs.warm, ss, limiter=limiter))
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(self.workers):
+                nursery.start_soon(one, self._checks, self._check_slots)
+            nursery.start_soon(one, self._typo, self._typo_slot)
+        return sorted(set(pids))
+
+    async def check(self, ss: bytes, identity: bytes, u: bytes, ut: bytes | None, y: int, v: bytes,
+                    day: int | None) -> tuple[str, str] | None:
+        """`jobs.check_proof` in a worker: None if accepted, else (code, message)."""
+        outcome = await self._checks.run_sync(jobs.check_proof, ss, identity, u, ut, y, v, day,
+                                              limiter=self._check_slots)
+        self.checked += 1
+        return outcome
+
+    async def is_typo(self, ss: bytes, identity: bytes, u: bytes, ut: bytes | None, y: int, v: bytes,
+                      day: int | None) -> bool | None:
+        """`jobs.proof_is_typo` in the typo worker, or None at once if it is busy."""
+        try:
+            self._typo_busy.acquire_nowait()
+        except trio.WouldBlock:
+            self.typo_skipped += 1
+            return None
+        try:
+            return await self._typo.run_sync(jobs.proof_is_typo, ss, identity, u, ut, y, v, day,
+                                             limiter=self._typo_slot)
+        finally:
+            self._typo_busy.release()
