@@ -399,7 +399,8 @@ class RouterCounters:
 
 # --- share dealer (actor "share-dealer", role dta): M-Pin shares of this D-TA ------------
 # Errors: ActorError with codes mpin-wire-* (milagro_node.core.mpin_wire), mpin-* and
-# dta-* (dta-not-member, dta-enrolled, dta-not-enrolled, dta-revoked, dta-bad-day).
+# dta-* (dta-not-member, dta-grant-subject, dta-enrolled, dta-not-enrolled, dta-revoked,
+# dta-bad-day). Theory of operation: actors/share_dealer/__init__.py.
 
 
 @attrs.frozen
@@ -436,8 +437,9 @@ class ResetEnrolment:
 
 @attrs.frozen
 class SetUserRevoked:
-    """Admin: stop (revoked=True) or resume issuing time permits for `user_id`; the
-    authenticator keeps its own revocation list with the same message. Reply: None."""
+    """Admin: stop (revoked=True) or resume issuing time permits (and enrolments) for
+    `user_id`; the authenticator keeps its own revocation list with the same message.
+    Reply: None."""
 
     user_id: str
     revoked: bool = True
@@ -446,7 +448,8 @@ class SetUserRevoked:
 @attrs.frozen
 class DealerStatus:
     """Reply: {"identity", "enrolled": n, "revoked": [ids], "issued": {"client-share": n,
-    "time-permit": n, "server-share": n}, "mfa_served": [identities]}."""
+    "time-permit": n, "server-share": n}, "mfa_served": [identities]}. Counts are since the
+    data dir was made (kept in the store with each issuance)."""
 
 
 # --- authenticator (actor "authenticator", role mfa): M-Pin logins ------------------------
@@ -502,3 +505,9 @@ class AuthStatus:
     """Reply: {"identity", "ready": bool, "dtas": [identities], "have": [identities],
     "time_permits": bool, "logins": {"ok": n, "failed": n}, "locked": [{"user_id", "failures",
     "until"}], "revoked": [ids]}."""
+
+
+@attrs.frozen
+class ServerShare:
+    """To "share-dealer" from the authenticator of the same node (no envelope to oneself):
+    Reply: this D-TA's server-secret share s_i·Q, 96 bytes compressed G2, as SecretBytes."""
