@@ -233,7 +233,8 @@ class ShareDealer:
                                        SendEnvelope((sender,), KIND_SERVER_SHARE, server_share_body(share)))
             del share
             async with self._writing:
-                await self._issued("server-share", [], "dta.server-share", to=sender, envelope=sent["cid"], to_mfa=sender)
+                await self._issued("server-share", [], "dta.server-share", to_mfa=sender, to=sender,
+                                   envelope=sent["cid"])
         except (ActorError, WireError, MpinError) as exc:  # a tell: nobody to raise to
             self._ctx.log.warning("server share request refused",
                                   extra={"sender": sender, "code": str(exc.code), "reason": exc.message})
@@ -250,7 +251,7 @@ class ShareDealer:
     async def _local_server_share(self) -> SecretBytes:
         share = await self._dealt(mpin.server_secret_share)
         async with self._writing:
-            await self._issued("server-share", [], "dta.server-share", to=self._me, local=True, to_mfa=self._me)
+            await self._issued("server-share", [], "dta.server-share", to_mfa=self._me, to=self._me, local=True)
         secret = SecretBytes.copy_from(share)
         del share
         return secret

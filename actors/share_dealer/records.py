@@ -50,7 +50,8 @@ class Stats:
         if value is None:
             return cls()
         doc = json.loads(value)
-        return cls({k: int(doc.get("issued", {}).get(k, 0)) for k in ISSUED_KINDS}, frozenset(doc.get("mfa_served", ())))
+        issued = doc.get("issued", {})
+        return cls({k: int(issued.get(k, 0)) for k in ISSUED_KINDS}, frozenset(doc.get("mfa_served", ())))
 
     def encode(self) -> bytes:
         return json.dumps({"issued": self.issued, "mfa_served": sorted(self.mfa_served)}, sort_keys=True).encode()

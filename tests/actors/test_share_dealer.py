@@ -149,20 +149,29 @@ async def test_grants_outside_their_time_window_are_refused(node):
     assert [d["code"] for d in refusals] == ["mpin-wire-expired", "mpin-wire-not-yet-valid"]
 
 
-async def test_a_grant_by_an_identity_nobody_pinned_is_refused(node):
-    stranger = Ed25519PrivateKey.generate()
-    issuer = ipld.cid_for(b"an identity this federation never heard of", "dag-cbor")
-    draft = mpin_wire.prepare_statement(mpin_wire.GRANT, issuer=issuer, subject="mallory", created=int(time.time()),
+def forged_grant(user_id: str, issuer: str) -> bytes:
+    """A well-formed grant by `issuer`, signed with a key nobody's log names."""
+    draft = mpin_wire.prepare_statement(mpin_wire.GRANT, issuer=issuer, subject=user_id, created=int(time.time()),
                                         ttl=600)
-    forged = draft.finish(stranger.sign(draft.to_be_signed)).data
-    error = await refused(enrol(node, "mallory", forged), "dta-not-member")
-    assert issuer in error.message
+    return draft.finish(Ed25519PrivateKey.generate().sign(draft.to_be_signed)).data
+
+
+async def test_a_grant_by_an_identity_nobody_pinned_is_refused(node):
+    issuer = ipld.cid_for(b"an identity this federation never heard of", "dag-cbor")
+    error = await refused(enrol(node, "mallory", forged_grant("mallory", issuer)), "dta-not-member")
+    assert issuer in error.message and "members" in error.message
 
 
 async def test_configured_grant_issuers_still_accept_this_node(nursery, data_dir):
     other = ipld.cid_for(b"some other member", "dag-cbor")
     node = await nursery.start(Node(config_for(data_dir, MILAGRO_DTA_GRANT_ISSUERS=other)).run)
     assert await enrol(node, "issuers@example.org", await grant(node, "issuers@example.org"))
+    stranger = ipld.cid_for(b"not among the configured issuers", "dag-cbor")
+    error = await refused(enrol(node, "oscar", forged_grant("oscar", stranger)), "dta-not-member")
+    assert "dta.grant_issuers" in error.message
+    # A configured issuer must still resolve (pinned, not revoked): this one is pinned nowhere.
+    error = await refused(enrol(node, "oscar", forged_grant("oscar", other)), "dta-not-member")
+    assert "not-a-member" in error.message
 
 
 async def test_revocation_and_reset(node):
