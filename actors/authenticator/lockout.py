@@ -111,13 +111,14 @@ class Lockout:
         return max(self.max_failures - record.failures, 0)
 
     def fail(self, user_id: str, now: float) -> FailureRecord:
-        """Count one failure; lock at max_failures. Returns the record to persist."""
+        """Count one failure; lock at max_failures. Returns a copy of the record as it is
+        now, to persist and to answer with (the table's own may change meanwhile)."""
         key = user_key(user_id)
         record = self._records.setdefault(key, FailureRecord(user_id))
         record.failures += 1
         if record.failures >= self.max_failures and record.locked_until is None:
             record.locked_until = UNTIL_ADMIN if self.lockout_seconds == 0 else int(now) + self.lockout_seconds
-        return record
+        return attrs.evolve(record)
 
     def succeed(self, user_id: str) -> bool:
         """Reset the count after a success; True if there was a record to delete."""

@@ -1,0 +1,257 @@
+"""The authenticator's parts without a node: lockout policy and its gate, sessions, the
+replay window, the D-TA set, and the worker jobs (in this process and in real workers)."""
+
+import hashlib
+import json
+import time
+
+import attrs
+import pytest
+import trio
+
+from actors.authenticator import jobs
+from actors.authenticator.lockout import UNTIL_ADMIN, AttemptGate, FailureRecord, Lockout, user_key
+from actors.authenticator.pairing_pool import PairingPool
+from actors.authenticator.server_secret import ServerSecret, dta_set
+from actors.authenticator.sessions import Pending, ReplayWindow, SessionTable, claim
+from actors.mailbox import ActorError
+from milagro_node.adapters.pairing import random_scalar
+from milagro_node.core import mpin
+
+ID = b"alice@example.com"
+PIN = 1234
+
+
+# --------------------------------------------------------------------------- lockout
+
+
+def test_lockout_counts_locks_and_a_run_out_lockout_clears_the_count():
+    lockout = Lockout(max_failures=3, lockout_seconds=60)
+    assert lockout.left("alice") == 3
+    assert lockout.fail("alice", 1000).locked_until is None
+    assert lockout.fail("alice", 1001).failures == 2 and lockout.left("alice") == 1
+    record = lockout.fail("alice", 1002)
+    assert record == FailureRecord("alice", 3, 1062) and lockout.left("alice") == 0
+    assert lockout.check("alice", 1061) == (record, False)
+    assert lockout.fail("alice", 1003) is not lockout.fail("alice", 1003)  # snapshots
+    assert [r.user_id for r in lockout.locked(1061)] == ["alice"]
+    assert lockout.check("alice", 1062) == (None, True)  # run out: cleared, caller deletes the record
+    assert lockout.left("alice") == 3 and lockout.locked(1062) == []
+
+
+def test_lockout_until_admin_and_success_resets():
+    lockout = Lockout(max_failures=1, lockout_seconds=0)
+    record = lockout.fail("bob", 5)
+    assert record.locked_until == UNTIL_ADMIN and record.until is None
+    assert lockout.check("bob", 10**12)[0] == record  # never runs out
+    assert lockout.unlock("bob") == record and lockout.check("bob", 6) == (None, False)
+    lockout = Lockout(max_failures=3, lockout_seconds=60)
+    lockout.fail("carol", 1)
+    assert lockout.succeed("carol") is True and lockout.succeed("carol") is False
+    assert lockout.left("carol") == 3
+
+
+def test_failure_records_round_trip_and_bad_ones_are_reported():
+    record = FailureRecord("dave", 2, None)
+    assert json.loads(record.to_json()) == {"user_id": "dave", "failures": 2, "locked_until": None}
+    lockout = Lockout(3, 60)
+    bad = lockout.load([(user_key("dave"), record.to_json()), ("junk", b"not json"), ("x", b'{"failures": 1}')])
+    assert bad == ["junk", "x"]
+    assert lockout.left("dave") == 1
+    assert user_key("dave") == hashlib.sha256(b"dave").hexdigest()
+
+
+async def test_gate_keeps_attempts_in_flight_within_the_failures_left():
+    lockout = Lockout(max_failures=2, lockout_seconds=60)
+    gate = AttemptGate(lockout.left)
+    peak = 0
+    done = []
+
+    async def attempt(fail: bool) -> None:
+        nonlocal peak
+        async with gate.attempt("eve"):
+            peak = max(peak, gate.in_flight("eve"))
+            await trio.sleep(0.01)
+            if fail:
+                lockout.fail("eve", time.time())
+            done.append(lockout.left("eve"))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(6):
+            nursery.start_soon(attempt, True)
+    # Two failures left: two at once at most; once locked, one at a time (each sees the lock).
+    assert peak == 2
+    assert gate.in_flight("eve") == 0
+    assert lockout.check("eve", time.time())[0] is not None
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+def _pass1(ut: bool = False) -> mpin.Pass1:
+    u = mpin.identity_point(ID) * random_scalar()
+    return mpin.Pass1(ID, u, u if ut else None)
+
+
+def _session(now: float, ttl: float = 60) -> mpin.LoginSession:
+    secret = mpin.server_secret_share(mpin.new_master_share())
+    login = mpin.LoginSession(secret, _pass1(), now=now, ttl=ttl)
+    login.challenge(now)
+    return login
+
+
+def test_sessions_are_single_use_and_expire():
+    table = SessionTable(ttl=60)
+    login = _session(1000)
+    sid = table.add(Pending(login, "alice", "here"), 1000)
+    assert len(sid) >= 22 and len(table) == 1
+    pending = table.take(sid, 1001)
+    assert pending.user_id == "alice" and len(table) == 0
+    assert claim(pending.login, 1001) == login.y
+    with pytest.raises(mpin.MpinError) as used:
+        table.take(sid, 1002)
+    assert used.value.code == "mpin-used" and used.value.user_id == "alice"
+    with pytest.raises(mpin.MpinError) as again:
+        claim(pending.login, 1002)  # the session itself is finished too
+    assert again.value.code == "mpin-used"
+    with pytest.raises(ActorError) as unknown:
+        table.take("no-such-session", 1002)
+    assert unknown.value.code == "mfa-no-session"
+
+    late = _session(1000, ttl=1)
+    sid = table.add(Pending(late, "bob", "here"), 1000)
+    with pytest.raises(mpin.MpinError) as expired:
+        claim(table.take(sid, 1002).login, 1002)
+    assert expired.value.code == "mpin-expired" and late.state is mpin.SessionState.EXPIRED
+
+
+def test_session_table_is_bounded_and_prunes_from_the_oldest_end():
+    table = SessionTable(ttl=10, max_open=3)
+    ids = [table.add(Pending(_session(100, ttl=10), f"u{i}", ""), 100) for i in range(3)]
+    with pytest.raises(ActorError) as busy:
+        table.add(Pending(_session(100, ttl=10), "u3", ""), 105)
+    assert busy.value.code == "mfa-busy"
+    # Past their deadline the expired ones make room; past deadline + ttl they are forgotten.
+    table.add(Pending(_session(111, ttl=10), "u4", ""), 111)
+    assert len(table) == 1
+    with pytest.raises(ActorError):
+        table.take(ids[0], 111)
+    table.prune(200)
+    assert len(table) == 0
+
+
+def test_replay_window_refuses_a_key_twice_within_twice_the_skew():
+    window = ReplayWindow(max_skew=30)
+    window.check_and_add(b"a", 1000)
+    with pytest.raises(mpin.MpinError) as used:
+        window.check_and_add(b"a", 1059)
+    assert used.value.code == "mpin-used"
+    window.check_and_add(b"b", 1061)  # prunes "a" (kept until 1060)
+    assert len(window) == 1
+    window.check_and_add(b"a", 1061)
+    assert isinstance(window, mpin.ReplayCache)
+
+
+# --------------------------------------------------------------------------- server secret
+
+
+@attrs.frozen
+class _Member:
+    identity: str
+    roles: tuple[str, ...]
+
+
+def test_dta_set():
+    members = [_Member("b", ("dta", "mfa")), _Member("a", ("dta",)), _Member("c", ("mfa",))]
+    assert dta_set(members, "c", ("mfa",)) == ("a", "b")
+    assert dta_set([], "me", ("dta", "mfa", "custody")) == ("me",)  # a single node: its own D-TA
+    assert dta_set([], "me", ("mfa",)) == ()
+    assert dta_set([_Member("c", ("mfa",))], "me", ("dta", "mfa")) == ("me",)
+
+
+def test_server_secret_is_ready_with_every_share():
+    s1, s2 = mpin.new_master_share(), mpin.new_master_share()
+    secret = ServerSecret(("a", "b"))
+    assert not secret.add("a", mpin.server_secret_share(s1)) and secret.counts() == "1/2"
+    assert secret.missing() == ["b"] and secret.encoded is None
+    assert secret.add("b", mpin.server_secret_share(s2))
+    assert secret.point == mpin.server_secret_share(s1) + mpin.server_secret_share(s2)
+    assert len(secret.encoded) == 96 and secret.have() == ["a", "b"]
+    with pytest.raises(ValueError):
+        secret.add("z", mpin.server_secret_share(s1))
+    with pytest.raises(mpin.MpinError):  # shares that cancel out never make SS
+        secret.add("b", -mpin.server_secret_share(s1))
+    assert not secret.ready
+
+
+# --------------------------------------------------------------------------- worker jobs
+
+
+@pytest.fixture(scope="module")
+def enrolled():
+    s = mpin.new_master_share()
+    token = mpin.extract_pin(mpin.client_secret_share(s, ID), ID, PIN)
+    return s, token, mpin.server_secret_share(s).to_bytes()
+
+
+def _attempt(s, token, pin, day=None, permit_day=None):
+    permit = None if day is None else mpin.time_permit_share(s, ID, day if permit_day is None else permit_day)
+    attempt = mpin.ClientAttempt(token, ID, pin, permit=permit, day=day)
+    y = random_scalar()
+    v = attempt.respond(y)
+    ut = attempt.pass1.ut.to_bytes() if attempt.pass1.ut else None
+    return attempt.pass1.u.to_bytes(), ut, y, v.to_bytes()
+
+
+def test_check_proof_accepts_the_right_pin_and_tells_why_not(enrolled):
+    s, token, ss = enrolled
+    u, ut, y, v = _attempt(s, token, PIN)
+    assert jobs.check_proof(ss, ID, u, ut, y, v, None) is None
+    day = mpin.day_of(time.time())
+    assert jobs.check_proof(ss, ID, *_attempt(s, token, PIN, day), day) is None
+    assert jobs.check_proof(ss, ID, *_attempt(s, token, PIN, day, permit_day=day + 1), day)[0] == "mpin-bad-proof"
+    assert jobs.check_proof(ss, ID, u, ut, y + 1, v, None)[0] == "mpin-bad-proof"
+    assert jobs.check_proof(ss, ID, u, ut, y, b"\xc0" + bytes(47), None)[0] == "mpin-bad-point"
+    assert jobs.check_proof(ss, ID, u, ut, y, b"\x01" * 48, None)[0] == "mpin-bad-point"
+    assert jobs.check_proof(ss, ID, u, None, y, v, day)[0] == "mpin-bad-input"  # a permit is needed
+    assert ss in jobs._SERVER_SECRETS
+
+
+def test_typo_search_tells_a_slip_from_a_guess(enrolled):
+    s, token, ss = enrolled
+    u, ut, y, v = _attempt(s, token, 1243)  # two neighbours swapped
+    assert jobs.proof_is_typo(ss, ID, u, ut, y, v, None) is True
+    u, ut, y, v = _attempt(s, token, 9876)
+    assert jobs.proof_is_typo(ss, ID, u, ut, y, v, None) is False
+
+
+async def test_pool_runs_jobs_in_warm_worker_processes(enrolled):
+    import os
+
+    s, token, ss = enrolled
+    async with PairingPool.open(2) as pool:
+        pids = await pool.warm(ss)
+        assert len(pids) == 3 and os.getpid() not in pids  # two checkers, one typo worker
+        results = []
+
+        async def login(pin):
+            results.append(await pool.check(ss, ID, *_attempt(s, token, pin), None))
+
+        async with trio.open_nursery() as nursery:
+            for pin in (PIN, PIN, 1235, PIN):
+                nursery.start_soon(login, pin)
+        assert sorted(r is None for r in results) == [False, True, True, True]
+        assert pool.checked == 4
+        u, ut, y, v = _attempt(s, token, 9876)  # a guess: the search tries all 120 candidates
+        async with trio.open_nursery() as nursery:
+            first = []
+
+            async def typo():
+                first.append(await pool.is_typo(ss, ID, u, ut, y, v, None))
+
+            nursery.start_soon(typo)
+            while pool._typo_busy.borrowed_tokens == 0:
+                await trio.sleep(0)
+            # The typo worker is busy with the first search: the second is skipped at once.
+            assert await pool.is_typo(ss, ID, u, ut, y, v, None) is None
+        assert first == [False] and pool.typo_skipped == 1
