@@ -64,7 +64,7 @@ class EnvelopeRouter:
     name = NAME
 
     def __init__(self, federation: Any, listen: tuple[str, ...], *,
-                 gossip: GossipSettings = GossipSettings()) -> None:
+                 gossip: GossipSettings = GossipSettings(), routes: Routes | None = None) -> None:
         self._federation = federation
         self._listen = listen
         self._gossip = gossip
@@ -76,7 +76,9 @@ class EnvelopeRouter:
         self._last_seq: dict[str, int] = {}  # highest seq received per sender
         self._synced: dict[str, int] = {}  # per member: its seqs up to here were checked
         self._acks: dict[str, list[str]] = {}  # sender identity -> CIDs to acknowledge
-        self._routes = Routes()
+        # Given by the node, the routes outlive a restart of this actor: consumers subscribe
+        # once, when they start, and would otherwise miss everything after a router crash.
+        self._routes = Routes() if routes is None else routes
 
     # -- life ------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 Part of the envelope-router actor. A local actor that consumes envelopes (the share dealer
 takes ``dta.*``, the authenticator ``mfa.*``) sends the router `SubscribeKinds` when it
 starts; the router then tells it `EnvelopeArrived` for every envelope of a matching kind
-that it keeps (after validation and opening). Delivery waits for room in the consumer's
+that it keeps (after validation and opening). The node hands every life of the router the
+same `Routes`, so subscriptions survive a router restart. Delivery waits for room in the consumer's
 mailbox (back-pressure) but at most `TELL_TIMEOUT_S`: a stuck consumer must not stall the
 gossip reader, and the envelope stays in the inbox (`envelope.inbox`) either way.
 """

@@ -22,6 +22,7 @@ import milagro_node
 from actors import mpin_grants
 from actors.api_gateway import ApiGateway, ApiLimits
 from actors.envelope_router import EnvelopeRouter
+from actors.envelope_router.dispatch import Routes
 from actors.hsm_worker import HsmWorker
 from actors.keystore import Keystore
 from actors.pki_resolver import PkiResolver
@@ -67,6 +68,7 @@ def actor_specs(config: NodeConfig) -> list[ActorSpec]:
         burst=config.api.burst,
     )
     roles = config.node.roles
+    routes = Routes()  # kept across router restarts (see actors/envelope_router/dispatch.py)
     methods = {**mpin_grants.METHODS}
     role_specs = []
     # Role actors are imported only for the roles configured: their packages are optional
@@ -90,7 +92,7 @@ def actor_specs(config: NodeConfig) -> list[ActorSpec]:
         ActorSpec("hsm-worker", lambda: HsmWorker(lambda: hsm_target(config))),
         ActorSpec("keystore", Keystore, needs=("store", "hsm-worker")),
         ActorSpec("pki-resolver", lambda: PkiResolver(federation.members), needs=("store", "keystore")),
-        ActorSpec("envelope-router", lambda: EnvelopeRouter(federation, config.p2p.listen),
+        ActorSpec("envelope-router", lambda: EnvelopeRouter(federation, config.p2p.listen, routes=routes),
                   needs=("keystore", "pki-resolver")),
         *role_specs,
         ActorSpec("api-gateway", lambda: ApiGateway(config.api.host, config.api.port, limits, methods),
