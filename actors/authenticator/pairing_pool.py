@@ -14,6 +14,10 @@ never retire while idle, and stop when the actor stops: closing the context clos
 pipes, they exit, and what is left after `GRACE_S` is killed. Jobs are not killed on
 cancellation (a check takes about a millisecond, a typo search at most ~0.1 s), so a
 cancelled request does not cost a process respawn.
+
+A worker that dies (killed, out of memory) fails only the job it was running: the check
+answers ``mfa-worker-failed`` (the login may be retried; nothing was counted), the typo
+search counts as skipped, and trio_parallel starts a fresh process for the next job.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from contextlib import asynccontextmanager
 import trio
 import trio_parallel
 
+from ..mailbox import ActorError
 from . import jobs
 
 __all__ = ["GRACE_S", "PairingPool"]
@@ -41,6 +46,7 @@ class PairingPool:
         self._typo_slot = trio.CapacityLimiter(1)
         self.checked = 0
         self.typo_skipped = 0
+        self.broken = 0
 
     @classmethod
     @asynccontextmanager
@@ -68,8 +74,12 @@ class PairingPool:
     async def check(self, ss: bytes, identity: bytes, u: bytes, ut: bytes | None, y: int, v: bytes,
                     day: int | None) -> tuple[str, str] | None:
         """`jobs.check_proof` in a worker: None if accepted, else (code, message)."""
-        outcome = await self._checks.run_sync(jobs.check_proof, ss, identity, u, ut, y, v, day,
-                                              limiter=self._check_slots)
+        try:
+            outcome = await self._checks.run_sync(jobs.check_proof, ss, identity, u, ut, y, v, day,
+                                                  limiter=self._check_slots)
+        except trio_parallel.BrokenWorkerError:
+            self.broken += 1
+            raise ActorError("mfa-worker-failed", "the worker process checking this login died; try again") from None
         self.checked += 1
         return outcome
 
@@ -84,5 +94,8 @@ class PairingPool:
         try:
             return await self._typo.run_sync(jobs.proof_is_typo, ss, identity, u, ut, y, v, day,
                                              limiter=self._typo_slot)
+        except trio_parallel.BrokenWorkerError:
+            self.broken += 1
+            return None
         finally:
             self._typo_busy.release()

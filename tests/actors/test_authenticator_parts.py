@@ -255,3 +255,14 @@ async def test_pool_runs_jobs_in_warm_worker_processes(enrolled):
             # The typo worker is busy with the first search: the second is skipped at once.
             assert await pool.is_typo(ss, ID, u, ut, y, v, None) is None
         assert first == [False] and pool.typo_skipped == 1
+
+        # A worker killed in the middle of a job fails that job only; the next gets a new one.
+        typo_pid = await pool._typo.run_sync(jobs.warm, None, limiter=pool._typo_slot)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(typo)
+            while pool._typo_busy.borrowed_tokens == 0:
+                await trio.sleep(0)
+            await trio.sleep(0.02)
+            os.kill(typo_pid, 9)
+        assert first[-1] is None and pool.broken == 1
+        assert await pool.is_typo(ss, ID, *_attempt(s, token, 1235), None) is True
