@@ -23,7 +23,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import dag_cbor
@@ -101,6 +101,7 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self._conn: sqlite3.Connection | None = conn
         self.path = path
+        self._grouped = False  # inside run_group: each call's transaction is a savepoint
 
     # ---- opening, migrations, transactions -------------------------------------------
 
@@ -154,11 +155,41 @@ class Store:
         with self._transaction(write=False) as conn:
             return conn.execute("PRAGMA user_version").fetchone()[0]
 
+    def run_group(self, calls: list[Callable[[], Any]]) -> list[Any]:
+        """Run `calls` in one transaction, so they share one commit (one fsync).
+
+        Each call runs inside its own savepoint: one that fails (its exception is returned
+        in its place) changes nothing, and the others still land. Nothing is durable, and
+        no result should be acted on, until this returns; a failed commit raises StoreError
+        for the whole group. The store actor uses it to commit concurrent requests together.
+        """
+        results: list[Any] = []
+        with self._transaction() as conn:
+            self._grouped = True
+            try:
+                for call in calls:
+                    conn.execute("SAVEPOINT call")
+                    try:
+                        results.append(call())
+                    except Exception as exc:  # noqa: BLE001 - handed back as that call's outcome
+                        conn.execute("ROLLBACK TO call")
+                        results.append(exc)
+                    conn.execute("RELEASE call")
+            finally:
+                self._grouped = False
+        return results
+
     @contextlib.contextmanager
     def _transaction(self, write: bool = True) -> Iterator[sqlite3.Connection]:
         if self._conn is None:
             raise StoreError("store is closed")
         conn = self._conn
+        if self._grouped:  # run_group holds the transaction; its savepoint undoes a failure
+            try:
+                yield conn
+            except sqlite3.Error as exc:
+                raise StoreError(f"store {self.path!r}: {exc}") from exc
+            return
         try:
             # IMMEDIATE takes the write lock up front, so a write never fails half-way on
             # lock upgrade; reads use a deferred transaction for a consistent snapshot.

@@ -321,3 +321,33 @@ def test_kv_batch_stores_blocks_in_the_same_transaction(store):
     with pytest.raises(StoreError):  # a bad key aborts the whole batch: the block is not stored either
         store.kv_batch([(AUDIT_NS, "head", b"v")], blocks=[(b"other", "raw")])
     assert store.get_block(cid_for(b"other", "raw")) is None
+
+
+# ---- group commit -------------------------------------------------------------------
+
+
+def test_a_group_commits_together_and_a_failing_call_changes_nothing(store: Store, db: Path):
+    results = store.run_group([
+        lambda: store.kv_put("ns", "a", b"1"),
+        lambda: store.audit_append("test", "first", {}),
+        lambda: store.put_block_with_cid(HELLO_RAW, b"not hello"),  # refused: CID mismatch
+        lambda: store.kv_batch([("ns", "b", b"2"), (AUDIT_NS, "head", b"forged")]),  # refused
+        lambda: store.kv_get("ns", "a"),  # a read sees the group's earlier writes
+        lambda: store.audit_append("test", "second", {}),
+    ])
+    assert results[0] is None and results[4] == b"1"
+    assert isinstance(results[2], StoreError) and isinstance(results[3], StoreError)
+    assert [e.action for e in (results[1], results[5])] == ["first", "second"]
+    store.close()
+    again = Store.open(db)
+    assert again.kv_get("ns", "a") == b"1" and again.kv_get("ns", "b") is None
+    assert again.audit_verify().ok and [e.action for e in again.audit_tail(5)] == ["first", "second"]
+    again.close()
+
+
+def test_outside_a_group_each_call_is_its_own_transaction_again(store: Store):
+    store.run_group([lambda: store.kv_put("ns", "a", b"1")])
+    with pytest.raises(StoreError):
+        store.kv_batch([("ns", "b", b"2"), (AUDIT_NS, "head", b"x")])
+    assert store.kv_get("ns", "b") is None
+    assert not store._conn.in_transaction
