@@ -453,8 +453,10 @@ class DealerStatus:
 
 
 # --- authenticator (actor "authenticator", role mfa): M-Pin logins ------------------------
-# Errors: ActorError with codes mpin-* (bad-point, bad-input, bad-proof, expired, used) and
-# mfa-* (mfa-not-ready, mfa-locked, mfa-revoked, mfa-no-session, mfa-refused).
+# Errors: ActorError with codes mpin-* (bad-point, bad-input, expired, used), mpin-wire-bad-user-id
+# and mfa-* (mfa-not-ready, mfa-locked, mfa-revoked, mfa-no-session, mfa-refused, mfa-busy: too
+# many open sessions, mfa-worker-failed: the worker process died, retry). A wrong PIN, token or
+# permit is mfa-refused (counted), never mpin-bad-proof.
 
 
 @attrs.frozen
@@ -504,7 +506,8 @@ class UnlockUser:
 class AuthStatus:
     """Reply: {"identity", "ready": bool, "dtas": [identities], "have": [identities],
     "time_permits": bool, "logins": {"ok": n, "failed": n}, "locked": [{"user_id", "failures",
-    "until"}], "revoked": [ids]}."""
+    "until": unix seconds, or None until an admin unlocks}], "revoked": [ids], "sessions": open
+    sessions, "workers": n, "refused_shares": {code: n}}. Counts are since the actor started."""
 
 
 @attrs.frozen
