@@ -47,6 +47,7 @@ class PairingPool:
         self.checked = 0
         self.typo_skipped = 0
         self.broken = 0
+        self.pids: set[int] = set()  # every worker a warm-up job has run in
 
     @classmethod
     @asynccontextmanager
@@ -59,7 +60,7 @@ class PairingPool:
             yield cls(checks, typo, workers)
 
     async def warm(self, ss: bytes | None = None) -> list[int]:
-        """Start every worker (or make each decode a new SS); return their pids."""
+        """Start every worker (or make each decode a new SS); return the pids seen so far."""
         pids: list[int] = []
 
         async def one(context: trio_parallel.WorkerContext, limiter: trio.CapacityLimiter) -> None:
@@ -69,7 +70,8 @@ class PairingPool:
             for _ in range(self.workers):
                 nursery.start_soon(one, self._checks, self._check_slots)
             nursery.start_soon(one, self._typo, self._typo_slot)
-        return sorted(set(pids))
+        self.pids.update(pids)
+        return sorted(self.pids)
 
     async def check(self, ss: bytes, identity: bytes, u: bytes, ut: bytes | None, y: int, v: bytes,
                     day: int | None) -> tuple[str, str] | None:

@@ -8,6 +8,7 @@ M-Pin core, so a test can bend any value (a wrong day, a replay, a bad point).
 
 import base64
 import json
+import os
 import signal
 import subprocess
 import time
@@ -61,15 +62,27 @@ def node(tmp_path_factory):
                       MILAGRO_MFA_LOCKOUT_SECONDS=str(LOCKOUT_SECONDS),
                       MILAGRO_MFA_SESSION_SECONDS=str(SESSION_SECONDS),
                       MILAGRO_API_REQUESTS_PER_SECOND="10000", MILAGRO_API_BURST="10000")
+    workers = []
     try:
         the_node = Node(path, proc, identity)
         trio.run(_wait_ready, the_node)
         yield the_node
+        workers = trio.run(_worker_pids, the_node)
     finally:
         code, took = stop(proc)
     assert code == 0 and took < 5
+    assert len(workers) == 3  # two checkers ([mfa] workers = 2) and the typo worker
+    for pid in workers:  # the worker processes stopped with the node
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
     stderr = proc.stderr.read()
     assert "Traceback" not in stderr, stderr[-3000:]
+
+
+async def _worker_pids(node):
+    async with connect(node.url, token=node.token) as api:
+        status = await api.call("node.status")
+    return next(a for a in status["actors"] if a["name"] == "authenticator")["workers"]
 
 
 async def _wait_ready(node):
