@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import trio
@@ -172,7 +174,7 @@ class ShareDealer:
         subject = check_user_id(user_id)
         async with self._writing:
             enrolled = await self._store.kv_get(ENROLLED_NS, user_key(subject)) is not None
-            with trio.CancelScope(shield=True):
+            with _finishing():
                 if enrolled:
                     await self._store.kv_delete(ENROLLED_NS, user_key(subject))
                 await self._store.audit("dta.enrol-reset", subject=subject, enrolled=enrolled)
@@ -183,7 +185,7 @@ class ShareDealer:
         if not isinstance(revoked, bool):
             raise ActorError("bad-request", "revoked is true or false")
         async with self._writing:
-            with trio.CancelScope(shield=True):
+            with _finishing():
                 if revoked:
                     await self._store.kv_put(REVOKED_NS, user_key(subject), user_record(subject))
                 else:
@@ -269,18 +271,31 @@ class ShareDealer:
         """Record one issuance: `puts` and the counters in one transaction, then the audit
         entry. Called under the write lock; not cut off half-way by a caller's deadline."""
         stats = self._stats.counted(kind, to_mfa)
-        with trio.CancelScope(shield=True):
+        with _finishing():
             await self._store.kv_batch([*puts, (STATS_NS, STATS_KEY, stats.encode())])
             self._stats = stats
             await self._store.audit(action, **detail)
 
     async def _audit_refusal(self, action: str, exc: Refusal, **detail: Any) -> None:
         try:
-            with trio.CancelScope(shield=True):
+            with _finishing():
                 await self._store.audit(action, code=str(exc.code), **detail)
         except ActorError as failed:  # the refusal itself is what the caller must see
             self._ctx.log.warning("refusal not audited", extra={"action": action, "code": failed.code})
 
+
+
+SHIELD_S = 3.0  # a write shielded from the caller's deadline still ends: at shutdown the store is gone
+
+
+@contextlib.contextmanager
+def _finishing() -> Iterator[None]:
+    """Finish a write whatever the caller's deadline, but give up after `SHIELD_S`: on a
+    shutdown the store stops answering, and waiting out its deadline stalls the exit."""
+    with trio.CancelScope(shield=True, deadline=trio.current_time() + SHIELD_S) as scope:
+        yield
+    if scope.cancelled_caught:
+        raise ActorError("store-timeout", f"the store did not answer within {SHIELD_S:g} s")
 
 def _scalar(view: memoryview) -> int:
     s = int.from_bytes(view, "big")
