@@ -1,11 +1,16 @@
 """The "store" actor: owns the node's SQLite file and serves it to other actors.
 
-It runs every SQLite call in a worker thread (never on the trio loop), one at
-a time. Requests that queue up while one is in the thread are then run together in one
-transaction (`Store.run_group`), each in its own savepoint: with ``synchronous=FULL`` a
-commit costs an fsync (about 4 ms on this machine type), so concurrent writers — audit
-entries of parallel logins, envelopes arriving together — share one instead of queueing
-for one each. Every request still gets its own reply, only after the commit. Bad input (a CID that does not match its bytes, a corrupt block) is
+It runs every SQLite call in a worker thread (never on the trio loop): writes in one
+thread on the writing connection, reads in another on a read-only connection. With
+``synchronous=FULL`` a commit costs an fsync (about 4 ms on this machine type), so:
+
+- writes that queue up while a commit is in progress are then run together in one
+  transaction (`Store.run_group`), each in its own savepoint (a failing one changes
+  nothing): concurrent writers — audit entries of parallel logins, envelopes arriving
+  together — share one fsync instead of queueing for one each; every write still gets its
+  own reply, only after its commit;
+- reads never wait for a commit: WAL lets the reader see the last committed state while
+  the writer syncs. A read sent after a write's reply sees that write. Bad input (a CID that does not match its bytes, a corrupt block) is
 answered with an ``ActorError("store-error", ...)`` and the store goes on;
 anything else crashes the actor and the supervisor reopens the file.
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 
 from milagro_node.adapters.sqlite_store import Store, StoreError
@@ -28,7 +34,9 @@ from .messages import (
 )
 
 NAME = "store"
-MAX_GROUP = 64  # requests per transaction
+MAX_GROUP = 64  # writes per transaction
+CONCURRENCY = 128  # requests in progress at once (reads in the reader, writes waiting for a group)
+READS = (GetBlock, KvGet, KvItems, AuditTail, AuditVerify)
 
 
 class StoreActor:
@@ -36,42 +44,82 @@ class StoreActor:
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._thread = trio.CapacityLimiter(1)
+        self._writer_thread = trio.CapacityLimiter(1)
+        self._reader_thread = trio.CapacityLimiter(1)
+        self._pending: list[tuple[Any, _Outcome]] = []  # writes waiting for the next group
+        self._wake = trio.Event()
 
-    async def _call(self, fn: Any, *args: Any) -> Any:
+    async def _in(self, limiter: trio.CapacityLimiter, fn: Any, *args: Any) -> Any:
         try:
-            return await trio.to_thread.run_sync(fn, *args, limiter=self._thread)
+            return await trio.to_thread.run_sync(fn, *args, limiter=limiter)
         except StoreError as exc:
             raise ActorError("store-error", str(exc)) from None
 
     async def run(self, ctx: ActorContext, *, task_status: trio.TaskStatus[None]) -> None:
-        store: Store = await self._call(Store.open, self._path)
+        store: Store = await self._in(self._writer_thread, Store.open, self._path)
+        reader: Store | None = None
         try:
+            reader = await self._in(self._reader_thread, Store.open_reader, self._path)
             ctx.report(path=str(self._path))
-            task_status.started()
-            await ctx.serve_batches(lambda requests: self._handle_group(store, requests), max_batch=MAX_GROUP)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._commit_groups, store)
+                task_status.started()
+                await ctx.serve(lambda request: self._handle(store, reader, request), concurrency=CONCURRENCY)
         finally:
             # Close even while the node is being cancelled, so the WAL is checkpointed.
             with trio.CancelScope(shield=True), trio.move_on_after(3):
-                await self._call(store.close)
+                if reader is not None:
+                    await self._in(self._reader_thread, reader.close)
+                await self._in(self._writer_thread, store.close)
 
-    async def _handle_group(self, store: Store, requests: list[Any]) -> list[Any]:
-        calls = [_operation(store, request) for request in requests]
-        runnable = [call for call in calls if not isinstance(call, ActorError)]
-        if len(runnable) == 1:
-            try:
-                done = [await self._call(runnable[0])]
-            except ActorError as exc:
-                done = [exc]
-        elif runnable:
-            try:
-                done = await self._call(store.run_group, runnable)
-            except ActorError as exc:  # the commit failed: nothing of the group landed
-                done = [exc] * len(runnable)
-        else:
-            done = []
-        outcomes = iter(done)
-        return [call if isinstance(call, ActorError) else _outcome(next(outcomes)) for call in calls]
+    async def _handle(self, store: Store, reader: Store, request: Any) -> Any:
+        if isinstance(request, READS):
+            call = _operation(reader, request)
+            return _outcome_or_raise(await self._in(self._reader_thread, call))
+        call = _operation(store, request)  # an ActorError for a request we do not know
+        if isinstance(call, ActorError):
+            raise call
+        outcome = _Outcome()
+        self._pending.append((call, outcome))
+        self._wake.set()
+        await outcome.done.wait()
+        return _outcome_or_raise(outcome.value)
+
+    async def _commit_groups(self, store: Store) -> None:
+        """Run queued writes in groups: one transaction, one fsync, a savepoint each."""
+        while True:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            while self._pending:
+                group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+                try:
+                    if len(group) == 1:
+                        results = [await self._in(self._writer_thread, _captured(group[0][0]))]
+                    else:
+                        results = await self._in(self._writer_thread, store.run_group, [c for c, _ in group])
+                except ActorError as exc:  # the commit failed: nothing of the group landed
+                    results = [exc] * len(group)
+                for (_, outcome), result in zip(group, results, strict=True):
+                    outcome.value = result
+                    outcome.done.set()
+
+
+@attrs.define
+class _Outcome:
+    value: Any = None
+    done: trio.Event = attrs.Factory(trio.Event)
+
+
+def _captured(call: Any) -> Any:
+    """`call` returning its exception instead of raising it (as run_group does)."""
+
+    def run() -> Any:
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001 - handed back as the outcome
+            return exc
+
+    return run
 
 
 def _operation(store: Store, request: Any) -> Any:
@@ -100,12 +148,12 @@ def _operation(store: Store, request: Any) -> Any:
     return ActorError("bad-request", f"the store does not handle {type(request).__name__}")
 
 
-def _outcome(result: Any) -> Any:
-    """A grouped call's result as a reply: a StoreError becomes its store-error; any other
-    exception is a bug and crashes the actor (the supervisor reopens the file)."""
+def _outcome_or_raise(result: Any) -> Any:
+    """A call's result as a reply: a StoreError becomes its store-error; any other exception
+    is a bug and crashes the actor (the supervisor reopens the file)."""
     if isinstance(result, StoreError):
-        return ActorError("store-error", str(result))
-    if isinstance(result, Exception) and not isinstance(result, ActorError):
+        raise ActorError("store-error", str(result))
+    if isinstance(result, Exception):
         raise result
     return result
 

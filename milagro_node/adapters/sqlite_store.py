@@ -106,6 +106,21 @@ class Store:
     # ---- opening, migrations, transactions -------------------------------------------
 
     @classmethod
+    def open_reader(cls, path: str | os.PathLike[str]) -> Store:
+        """A second, read-only connection to a store that `open` has opened and migrated.
+
+        In WAL mode it reads the last committed state while the writer commits, so reads
+        need not wait for an fsync. Any write through it fails with StoreError.
+        """
+        path = os.fspath(path)
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open store {path!r} for reading: {exc}") from exc
+        return cls(conn, path)
+
+    @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Store:
         """Open (creating if needed) the store at ``path``, check it and migrate it."""
         path = os.fspath(path)
