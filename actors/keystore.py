@@ -8,7 +8,11 @@ first KEK with the synchronous `bootstrap_kek`.
 
 Secrets come in and go out as `SecretBytes`; the keystore keeps none in
 memory between requests, logs and audits only key ids, kinds and versions.
-It serves one request at a time, so a put never interleaves with a rotation.
+It serves one request at a time, so a put never interleaves with a rotation —
+except signatures with an HSM-resident key already looked up once: those run
+concurrently, from a cache of the key's (public) record, because every login
+assertion and envelope is signed and none of them changes the keystore. Any
+request that may change records empties that cache first.
 
 Theory of operation: KEK rotation
 ---------------------------------
@@ -141,6 +145,7 @@ if TYPE_CHECKING:  # only the hsm-worker imports pkcs11 at run time
     from milagro_node.adapters.sqlite_store import Store
 
 NAME = "keystore"
+SIGN_CONCURRENCY = 16  # cached signatures in flight at once (the hsm-worker batches them)
 HSM = "hsm-worker"
 KEK_KIND = "aes-256"
 ROTATE_TIMEOUT_S = 300.0  # a rotation re-wraps every record: give it more than one request's time
@@ -151,6 +156,8 @@ class Keystore:
 
     def __init__(self) -> None:
         self._version: int | None = None  # the current KEK version, once the token was checked
+        self._serial = trio.Lock()  # every request but a cached signature, one at a time
+        self._signers: dict[str, ResidentRecord] = {}  # ready resident keys already looked up
 
     async def run(self, ctx: ActorContext, *, task_status: trio.TaskStatus[None]) -> None:
         self._ctx = ctx
@@ -162,7 +169,17 @@ class Keystore:
             ctx.report(keystore="unavailable", keystore_error=exc.message)
             ctx.log.error("keystore not ready", extra={"code": exc.code, "reason": exc.message})
         task_status.started()
-        await ctx.serve(self._handle)
+        await ctx.serve(self._dispatch, concurrency=SIGN_CONCURRENCY)
+
+    async def _dispatch(self, request: Any) -> Any:
+        if isinstance(request, KeySign) and self._version is not None:
+            entry = self._signers.get(request.key_id)
+            if entry is not None:
+                return await self._sign_with(request.key_id, entry, request.data)
+        async with self._serial:
+            if not isinstance(request, (KeySign, KeyPublic, KeyGet, KeyList)):
+                self._signers.clear()
+            return await self._handle(request)
 
     async def _handle(self, request: Any) -> Any:
         try:
@@ -367,12 +384,20 @@ class Keystore:
                 self._version = None
 
     async def _sign(self, key_id: str, data: Any) -> bytes:
+        entry = await self._resident(key_id)
+        signature = await self._sign_with(key_id, entry, data)
+        self._signers[key_id] = entry
+        return signature
+
+    async def _sign_with(self, key_id: str, entry: ResidentRecord, data: Any) -> bytes:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise ActorError("bad-request", f"KeySign signs bytes, not {type(data).__name__}")
         data = bytes(data)
-        entry = await self._resident(key_id)
         resident_algorithm(entry.algorithm).check_sign_input(data)
-        return await self._with_token_key(key_id, entry, HsmSign(entry.label, data))
+        try:
+            return await self._with_token_key(key_id, entry, HsmSign(entry.label, data))
+        except KeystoreError as exc:
+            raise ActorError(exc.code, exc.message) from None
 
     async def _public(self, key_id: str) -> bytes:
         entry = await self._resident(key_id)
