@@ -18,11 +18,14 @@ from typing import Any
 import attrs
 
 from milagro_node.core import jsonrpc
+from milagro_node.core.mpin_wire import MAX_USER_ID_BYTES
 from milagro_node.core.ratelimit import TokenBucket
 
 from .context import ActorContext
+from .messages import SetUserRevoked
 
-__all__ = ["ApiMethod", "Method", "Session", "bytes_param", "int_param", "str_param"]
+__all__ = ["ApiMethod", "Method", "Session", "b64", "bool_param", "bytes_param", "int_param", "revoke_method",
+           "str_param", "user_id_param"]
 
 
 @attrs.define
@@ -78,3 +81,30 @@ def bytes_param(params: dict[str, Any], name: str, *, size: int | None = None, o
     if (size is not None and len(data) != size) or len(data) > max_size:
         raise _invalid(f"{name} must be {size} bytes" if size is not None else f"{name} is too large")
     return data
+
+
+def bool_param(params: dict[str, Any], name: str, default: bool) -> bool:
+    value = params.get(name, default)
+    if not isinstance(value, bool):
+        raise _invalid(f"{name} must be true or false")
+    return value
+
+
+def user_id_param(params: dict[str, Any]) -> str:
+    """``id``: an M-Pin user ID (the actor checks its form: `mpin_wire.check_user_id`)."""
+    return str_param(params, "id", max_len=MAX_USER_ID_BYTES)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def revoke_method(actor: str) -> Method:
+    """Admin {id, revoked=true} -> {}: `SetUserRevoked` at `actor` (the D-TA's and the MFA
+    node's revocation lists are separate: each refuses in its own way)."""
+
+    async def revoke(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
+        await ctx.ask(actor, SetUserRevoked(user_id_param(params), bool_param(params, "revoked", True)))
+        return {}
+
+    return revoke

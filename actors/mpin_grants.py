@@ -8,13 +8,12 @@ hands the grant to the user, who presents it to each D-TA (``milagro-node client
 
 from __future__ import annotations
 
-import base64
 import time
 from typing import Any
 
 from milagro_node.core import jsonrpc, mpin_wire
 
-from .api_methods import ApiMethod, Session, int_param, str_param
+from .api_methods import ApiMethod, Session, b64, int_param, str_param
 from .context import ActorContext
 from .keystore import KeystoreClient
 from .messages import OwnLog
@@ -42,7 +41,7 @@ async def _grant(ctx: ActorContext, session: Session, params: dict[str, Any]) ->
         raise jsonrpc.RpcError(jsonrpc.INVALID_PARAMS, exc.message, data={"code": exc.code}) from None
     await StoreClient(ctx).audit("mpin.grant", subject=user_id, grant=grant.cid, expires=grant.expires,
                                  remote=session.remote)
-    return {"grant": base64.b64encode(grant.data).decode(), "cid": grant.cid, "issuer": grant.issuer,
+    return {"grant": b64(grant.data), "cid": grant.cid, "issuer": grant.issuer,
             "expires": grant.expires}
 
 

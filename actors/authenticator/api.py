@@ -16,14 +16,11 @@ mpin-expired, ...); malformed params are INVALID_PARAMS.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
-from milagro_node.core import jsonrpc, mpin_wire
-
-from ..api_methods import ApiMethod, Session, bytes_param, int_param, str_param
+from ..api_methods import ApiMethod, Session, b64, bytes_param, int_param, revoke_method, str_param, user_id_param
 from ..context import ActorContext
-from ..messages import AuthStatus, FinishLogin, OnePassLogin, SetUserRevoked, StartLogin, UnlockUser
+from ..messages import AuthStatus, FinishLogin, OnePassLogin, StartLogin, UnlockUser
 from .actor import NAME, MfaInfo
 
 __all__ = ["METHODS"]
@@ -33,23 +30,15 @@ MAX_MESSAGE = 4096
 MAX_SESSION_ID = 64
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def _user_id(params: dict[str, Any]) -> str:
-    return str_param(params, "id", max_len=mpin_wire.MAX_USER_ID_BYTES)
-
-
 def _login_reply(reply: dict[str, Any]) -> dict[str, Any]:
-    return {"assertion": _b64(reply["assertion"]), "mfa": reply["mfa"], "expires": reply["expires"]}
+    return {"assertion": b64(reply["assertion"]), "mfa": reply["mfa"], "expires": reply["expires"]}
 
 
 async def _pass1(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
-    request = StartLogin(_user_id(params), bytes_param(params, "u", size=POINT),
+    request = StartLogin(user_id_param(params), bytes_param(params, "u", size=POINT),
                          bytes_param(params, "ut", size=POINT, optional=True), session.remote)
     reply = await ctx.ask(NAME, request)
-    return {"session": reply["session"], "y": _b64(reply["y"]), "expires": reply["expires"]}
+    return {"session": reply["session"], "y": b64(reply["y"]), "expires": reply["expires"]}
 
 
 async def _pass2(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
@@ -60,7 +49,7 @@ async def _pass2(ctx: ActorContext, session: Session, params: dict[str, Any]) ->
 
 async def _one_pass(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
     message = bytes_param(params, "message", optional=True, max_size=MAX_MESSAGE)
-    request = OnePassLogin(_user_id(params), bytes_param(params, "u", size=POINT),
+    request = OnePassLogin(user_id_param(params), bytes_param(params, "u", size=POINT),
                            bytes_param(params, "ut", size=POINT, optional=True), bytes_param(params, "v", size=POINT),
                            int_param(params, "t", None, 0, 2**62), message or b"", session.remote)
     return _login_reply(await ctx.ask(NAME, request))
@@ -71,15 +60,7 @@ async def _info(ctx: ActorContext, session: Session, params: dict[str, Any]) -> 
 
 
 async def _unlock(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
-    await ctx.ask(NAME, UnlockUser(_user_id(params)))
-    return {}
-
-
-async def _revoke(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
-    revoked = params.get("revoked", True)
-    if not isinstance(revoked, bool):
-        raise jsonrpc.RpcError(jsonrpc.INVALID_PARAMS, "revoked must be true or false")
-    await ctx.ask(NAME, SetUserRevoked(_user_id(params), revoked))
+    await ctx.ask(NAME, UnlockUser(user_id_param(params)))
     return {}
 
 
@@ -93,6 +74,6 @@ METHODS: dict[str, ApiMethod] = {
     "mfa.one_pass": ApiMethod(_one_pass, admin=False),
     "mfa.info": ApiMethod(_info, admin=False),
     "mfa.unlock": ApiMethod(_unlock),
-    "mfa.revoke": ApiMethod(_revoke),
+    "mfa.revoke": ApiMethod(revoke_method(NAME)),
     "mfa.status": ApiMethod(_status),
 }

@@ -9,43 +9,34 @@ one-time ``reply_key`` (`milagro_node.core.mpin_wire.seal_share`).
 
 from __future__ import annotations
 
-import base64
 import time
 from typing import Any
 
-from milagro_node.core import jsonrpc, mpin
-from milagro_node.core.mpin_wire import MAX_STATEMENT_BYTES, MAX_USER_ID_BYTES
+from milagro_node.core import mpin
+from milagro_node.core.mpin_wire import MAX_STATEMENT_BYTES
 
-from ..api_methods import ApiMethod, Session, bytes_param, int_param, str_param
+from ..api_methods import ApiMethod, Session, b64, bytes_param, int_param, revoke_method, user_id_param
 from ..context import ActorContext
-from ..messages import DealerStatus, EnrolClient, IssuePermit, OwnLog, ResetEnrolment, SetUserRevoked
+from ..messages import DealerStatus, EnrolClient, IssuePermit, OwnLog, ResetEnrolment
 from .actor import NAME
 
 MAX_DAY = 2**32  # far beyond any real day; the dealer itself allows only today and tomorrow
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def _user_id(params: dict[str, Any]) -> str:
-    return str_param(params, "id", max_len=MAX_USER_ID_BYTES)
-
-
 async def _enroll(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
     """{id, grant, reply_key} -> {sealed, dta}: this D-TA's client-secret share, once per ID."""
-    request = EnrolClient(_user_id(params), bytes_param(params, "grant", max_size=MAX_STATEMENT_BYTES),
+    request = EnrolClient(user_id_param(params), bytes_param(params, "grant", max_size=MAX_STATEMENT_BYTES),
                           bytes_param(params, "reply_key", size=32), session.remote)
     answer = await ctx.ask(NAME, request)
-    return {"sealed": _b64(answer["sealed"]), "dta": answer["dta"]}
+    return {"sealed": b64(answer["sealed"]), "dta": answer["dta"]}
 
 
 async def _permit(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
     """{id, day, reply_key} -> {sealed, dta, day}: the time-permit share for `day`."""
-    request = IssuePermit(_user_id(params), int_param(params, "day", None, 0, MAX_DAY),
+    request = IssuePermit(user_id_param(params), int_param(params, "day", None, 0, MAX_DAY),
                           bytes_param(params, "reply_key", size=32), session.remote)
     answer = await ctx.ask(NAME, request)
-    return {"sealed": _b64(answer["sealed"]), "dta": answer["dta"], "day": answer["day"]}
+    return {"sealed": b64(answer["sealed"]), "dta": answer["dta"], "day": answer["day"]}
 
 
 async def _info(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
@@ -57,16 +48,7 @@ async def _info(ctx: ActorContext, session: Session, params: dict[str, Any]) -> 
 
 async def _reset(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
     """Admin {id} -> {}: let the user enrol again (a lost device, a failed enrolment)."""
-    await ctx.ask(NAME, ResetEnrolment(_user_id(params)))
-    return {}
-
-
-async def _revoke(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
-    """Admin {id, revoked=true} -> {}: stop (or resume) permits and enrolment for the user."""
-    revoked = params.get("revoked", True)
-    if not isinstance(revoked, bool):
-        raise jsonrpc.RpcError(jsonrpc.INVALID_PARAMS, "revoked must be true or false")
-    await ctx.ask(NAME, SetUserRevoked(_user_id(params), revoked))
+    await ctx.ask(NAME, ResetEnrolment(user_id_param(params)))
     return {}
 
 
@@ -80,6 +62,6 @@ METHODS: dict[str, ApiMethod] = {
     "dta.permit": ApiMethod(_permit, admin=False),
     "dta.info": ApiMethod(_info, admin=False),
     "dta.reset": ApiMethod(_reset),
-    "dta.revoke": ApiMethod(_revoke),
+    "dta.revoke": ApiMethod(revoke_method(NAME)),
     "dta.status": ApiMethod(_status),
 }
