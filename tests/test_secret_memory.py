@@ -219,7 +219,6 @@ def test_many_small_secrets_share_a_few_arenas():
     per_arena = lib.SECMEM_ARENA_PAGES * per_slab
     values = [i.to_bytes(32, "big") for i in range(count)]
     secrets = [SecretBytes.copy_from(v) for v in values]
-    gc.enable()
     try:
         st = allocator_stats()
         assert st["secrets"] == base["secrets"] + count
@@ -232,6 +231,7 @@ def test_many_small_secrets_share_a_few_arenas():
             new_pages = st["slabs"] - base["slabs"]
             assert st["locked_bytes"] == base["locked_bytes"] + new_pages * PAGE
     finally:
+        gc.enable()
         for s in secrets:
             s.close()
     st = allocator_stats()
