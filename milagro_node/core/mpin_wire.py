@@ -135,9 +135,15 @@ class StatementDraft:
     to_be_signed: bytes = attrs.field(repr=False)
 
     def finish(self, signature: bytes) -> Statement:
+        """The signed statement. Its fields were checked by `prepare_statement`, so they are
+        not parsed again (an assertion is made per login); the signature is the signer's
+        word, checked by whoever verifies it."""
         if not isinstance(signature, (bytes, bytearray)) or len(signature) != 64:
             raise WireError("bad-signature", "an Ed25519 signature is 64 bytes")
-        return parse_statement(ipld.encode({**self.fields, "sig": bytes(signature)}), kind=self.fields["kind"])
+        f = self.fields
+        extra = {k: v for k, v in f.items() if k not in _CORE}
+        return Statement(f["kind"], f["issuer"], f["subject"], f["created"], f["expires"], f["nonce"], extra,
+                         ipld.encode({**f, "sig": bytes(signature)}))
 
 
 def prepare_statement(

@@ -96,3 +96,8 @@ def test_server_share_bodies():
     assert mpin_wire.parse_server_share(mpin_wire.server_share_body(share)) == share
     for body in (b"", ipld.encode({"v": 1, "share": b"x"}), ipld.encode([1])):
         assert code_of(mpin_wire.parse_server_share, body) == "mpin-wire-malformed"
+
+
+def test_a_finished_statement_is_what_parsing_its_bytes_gives():
+    statement = grant(purpose="enrol", n=3)
+    assert mpin_wire.parse_statement(statement.data, kind=GRANT) == statement
