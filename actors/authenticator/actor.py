@@ -317,22 +317,29 @@ class Authenticator:
                         remote: str) -> dict[str, Any]:
         await self._admit(user_id, remote, METHOD_1PASS)
         now = time.time()
+        identity = user_id.encode()
         try:
-            pass1, day = self._pass1(user_id, u, ut)
+            # U and UT are decoded (and a bad one refused) by the worker that checks the
+            # proof: one login's point decoding stays off this loop.
+            day: int | None = None
+            if self._settings.time_permits:
+                if ut is None:
+                    raise mpin.MpinError(mpin.MpinErrorCode.BAD_INPUT, "a time permit is required (no UT)")
+                day = mpin.day_of(now)
+            else:
+                ut = None  # not needed, and ignored
             # The core's verify_one_pass order: time window, replay (recorded even if the
             # proof then fails), then the pairing check (here in a worker).
             if abs(now - t) > self._replay.max_skew:
                 raise mpin.MpinError(mpin.MpinErrorCode.EXPIRED, "one-pass timestamp outside the allowed skew")
-            u_bytes = pass1.u.to_bytes()
-            self._replay.check_and_add(pass1.identity + b"\x00" + u_bytes, now)
-            y = mpin.one_pass_challenge(pass1, t, message)
+            self._replay.check_and_add(identity + b"\x00" + u, now)
+            y = mpin.one_pass_challenge_of(identity, u, ut or b"", t, message)
         except mpin.MpinError as exc:
             raise await self._refuse(_refusal(exc), user_id, remote, METHOD_1PASS) from None
         extra: dict[str, Any] = {"t": t}
         if message:
             extra["message_sha256"] = hashlib.sha256(message).digest()
-        return await self._check(user_id, u_bytes, None if pass1.ut is None else pass1.ut.to_bytes(), y, v, day,
-                                 remote, METHOD_1PASS, extra)
+        return await self._check(user_id, u, ut, y, v, day, remote, METHOD_1PASS, extra)
 
     async def _check(self, user_id: str, u: bytes, ut: bytes | None, y: int, v: bytes, day: int | None,
                      remote: str, method: str, extra: dict[str, Any], on_success: Any = None) -> dict[str, Any]:

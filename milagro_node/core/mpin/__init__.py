@@ -84,6 +84,7 @@ from ._login import (
     Pass1,
     ReplayCache,
     one_pass_challenge,
+    one_pass_challenge_of,
     verify_one_pass,
     verify_pass2,
 )
@@ -136,6 +137,7 @@ __all__ = [
     "identity_point",
     "new_master_share",
     "one_pass_challenge",
+    "one_pass_challenge_of",
     "pin_from_digits",
     "server_secret_share",
     "time_permit_share",

@@ -87,9 +87,17 @@ class ClientAttempt:
 
 def one_pass_challenge(pass1: Pass1, t: int, message: bytes = b"") -> int:
     """y for one-pass: SHA-512 over tag, t, ID, U, UT and message (length-prefixed), mod r."""
+    return one_pass_challenge_of(pass1.identity, pass1.u.to_bytes(), pass1.ut.to_bytes() if pass1.ut else b"",
+                                 t, message)
+
+
+def one_pass_challenge_of(identity: bytes, u: bytes, ut: bytes, t: int, message: bytes = b"") -> int:
+    """`one_pass_challenge` from the encoded U and UT (b"" for none) as they came, for a
+    server that leaves decoding them to the worker that checks the proof (a point that
+    does not decode fails there, as mpin-bad-point)."""
     h = hashlib.sha512(_ONE_PASS_TAG)
     h.update(int(t).to_bytes(8, "big", signed=True))
-    for part in (pass1.identity, pass1.u.to_bytes(), pass1.ut.to_bytes() if pass1.ut else b"", message):
+    for part in (identity, u, ut, message):
         h.update(len(part).to_bytes(4, "big") + part)
     return int.from_bytes(h.digest(), "big") % R
 
