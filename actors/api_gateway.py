@@ -1,4 +1,7 @@
-"""The "api-gateway" actor: the node's websocket API (JSON-RPC 2.0).
+"""The "api-gateway" actor: the node's websocket API (JSON-RPC 2.0), and the console's page.
+
+The API port answers plain HTTP GETs with the admin console's static files and hands
+websocket upgrades to the API (`actors.http_front`).
 
 Resource handling: at most `max_connections` websockets at once (more are
 refused at the handshake with HTTP 503); messages above `max_message_bytes`
@@ -19,6 +22,7 @@ all become JSON-RPC errors on that connection; the gateway goes on.
 from __future__ import annotations
 
 import base64
+import functools
 import binascii
 import hashlib
 import hmac
@@ -26,13 +30,14 @@ from typing import Any
 
 import attrs
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
+from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest
 
 from milagro_node.core import jsonrpc
 from milagro_node.core.ratelimit import TokenBucket
 
 from .api_methods import ApiMethod, Session, int_param
 from .context import ActorContext
+from .http_front import FrontDoor, StaticFiles
 from .mailbox import ActorError
 from .messages import HsmHealth, ListIdentities, ListPeers, ReadInbox, RouterCounters, SendEnvelope
 from .store import StoreClient
@@ -79,25 +84,18 @@ class ApiGateway:
         self._token_digest = await self._store.kv_get(TOKEN_NAMESPACE, TOKEN_KEY)
         if self._token_digest is None:
             ctx.log.warning("no admin token in the store: admin methods refused (run milagro-node init)")
+        front = FrontDoor(StaticFiles.load(), self._serve_connection,
+                          max_message_bytes=self._limits.max_message_bytes, log=ctx.log)
         async with trio.open_nursery() as nursery:
-            server = await nursery.start(
-                lambda task_status: serve_websocket(
-                    self._serve_connection,
-                    self._host,
-                    self._port,
-                    None,
-                    max_message_size=self._limits.max_message_bytes,
-                    task_status=task_status,
-                )
-            )
+            listeners = await nursery.start(functools.partial(trio.serve_tcp, front.serve, self._port, host=self._host))
+            port = listeners[0].socket.getsockname()[1]
             host = f"[{self._host}]" if ":" in self._host else self._host
-            url = f"ws://{host}:{server.port}"
+            url = f"ws://{host}:{port}"
             ctx.report(url=url, connections=0)
             ctx.log.info("api listening", extra={"url": url})
             task_status.started()
 
-    async def _serve_connection(self, request: WebSocketRequest) -> None:
-        remote = str(request.remote)
+    async def _serve_connection(self, request: WebSocketRequest, remote: str) -> None:
         if self._connections >= self._limits.max_connections:
             self._ctx.log.warning("api connection refused: too many", extra={"remote": remote})
             await request.reject(503, body=b"too many connections")

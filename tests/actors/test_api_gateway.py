@@ -123,3 +123,49 @@ async def test_rate_limit_per_connection(nursery, tmp_path):
             await greedy.call("node.health")
         assert limited.value.code == -32002
         assert (await polite.call("node.health"))["ok"]
+
+
+# ---- the same port serves the console's static files over plain HTTP -----------------
+
+
+async def http(url: str, head: bytes) -> bytes:
+    host, port = url.removeprefix("ws://").rsplit(":", 1)
+    stream = await trio.open_tcp_stream(host, int(port))
+    await stream.send_all(head)
+    answer = b""
+    with trio.fail_after(10):
+        while chunk := await stream.receive_some(65536):
+            answer += chunk
+    await stream.aclose()
+    return answer
+
+
+def status_of(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1])
+
+
+async def test_the_console_page_is_served_with_a_strict_policy(nursery, tmp_path):
+    _, url = await start_node(nursery, tmp_path)
+    page = await http(url, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status_of(page) == 200
+    head, body = page.split(b"\r\n\r\n", 1)
+    assert b"content-type: text/html; charset=utf-8" in head.lower()
+    assert b"content-security-policy: default-src 'none'; script-src 'self'" in head.lower()
+    assert b"frame-ancestors 'none'" in head and b"<script src=\"/console.js\"" in body
+    assert b"<script>" not in body  # nothing inline: the policy would block it
+    script = await http(url, b"GET /console.js HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status_of(script) == 200 and b"auth.login" in script
+    head_only = await http(url, b"HEAD /console.css HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status_of(head_only) == 200 and head_only.endswith(b"\r\n\r\n")
+
+
+async def test_anything_else_is_refused_and_the_websocket_still_works(nursery, tmp_path):
+    _, url = await start_node(nursery, tmp_path)
+    for head, status in ((b"GET /../node.db HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+                         (b"GET /admin.token HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+                         (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi", 405)):
+        assert status_of(await http(url, head)) == status
+    assert await http(url, b"NOT HTTP AT ALL\r\n\r\n") == b""  # closed without an answer
+    assert await http(url, b"GET / HTTP/1.1\r\nX: " + b"a" * 20000) == b""  # a head too large
+    async with connect(url, token=TOKEN) as api:
+        assert (await api.call("node.health"))["ok"] in (True, False)
