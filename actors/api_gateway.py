@@ -85,7 +85,7 @@ class ApiGateway:
         if self._token_digest is None:
             ctx.log.warning("no admin token in the store: admin methods refused (run milagro-node init)")
         front = FrontDoor(StaticFiles.load(), self._serve_connection,
-                          max_message_bytes=self._limits.max_message_bytes, log=ctx.log)
+                          max_message_bytes=self._limits.max_message_bytes)
         async with trio.open_nursery() as nursery:
             listeners = await nursery.start(functools.partial(trio.serve_tcp, front.serve, self._port, host=self._host))
             port = listeners[0].socket.getsockname()[1]

@@ -92,10 +92,9 @@ WebsocketHandler = Callable[[WebSocketRequest, str], Awaitable[None]]
 class FrontDoor:
     """One TCP connection on the API port: a websocket for `on_websocket`, or one HTTP answer."""
 
-    def __init__(self, static: StaticFiles, on_websocket: WebsocketHandler, *, max_message_bytes: int,
-                 log: object) -> None:
+    def __init__(self, static: StaticFiles, on_websocket: WebsocketHandler, *, max_message_bytes: int) -> None:
         self._static, self._on_websocket = static, on_websocket
-        self._max_message_bytes, self._log = max_message_bytes, log
+        self._max_message_bytes = max_message_bytes
 
     async def serve(self, stream: trio.SocketStream) -> None:
         remote = _peer(stream)

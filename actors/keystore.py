@@ -175,7 +175,10 @@ class Keystore:
         if isinstance(request, KeySign) and self._version is not None:
             entry = self._signers.get(request.key_id)
             if entry is not None:
-                return await self._sign_with(request.key_id, entry, request.data)
+                try:
+                    return await self._sign_with(request.key_id, entry, request.data)
+                except KeystoreError as exc:
+                    raise ActorError(exc.code, exc.message) from None
         async with self._serial:
             if not isinstance(request, (KeySign, KeyPublic, KeyGet, KeyList)):
                 self._signers.clear()
@@ -394,10 +397,7 @@ class Keystore:
             raise ActorError("bad-request", f"KeySign signs bytes, not {type(data).__name__}")
         data = bytes(data)
         resident_algorithm(entry.algorithm).check_sign_input(data)
-        try:
-            return await self._with_token_key(key_id, entry, HsmSign(entry.label, data))
-        except KeystoreError as exc:
-            raise ActorError(exc.code, exc.message) from None
+        return await self._with_token_key(key_id, entry, HsmSign(entry.label, data))
 
     async def _public(self, key_id: str) -> bytes:
         entry = await self._resident(key_id)

@@ -10,7 +10,9 @@ thread on the writing connection, reads in another on a read-only connection. Wi
   together — share one fsync instead of queueing for one each; every write still gets its
   own reply, only after its commit;
 - reads never wait for a commit: WAL lets the reader see the last committed state while
-  the writer syncs. A read sent after a write's reply sees that write. Bad input (a CID that does not match its bytes, a corrupt block) is
+  the writer syncs. A read sent after a write's reply sees that write.
+
+Bad input (a CID that does not match its bytes, a corrupt block) is
 answered with an ``ActorError("store-error", ...)`` and the store goes on;
 anything else crashes the actor and the supervisor reopens the file.
 
@@ -93,10 +95,7 @@ class StoreActor:
             while self._pending:
                 group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
                 try:
-                    if len(group) == 1:
-                        results = [await self._in(self._writer_thread, _captured(group[0][0]))]
-                    else:
-                        results = await self._in(self._writer_thread, store.run_group, [c for c, _ in group])
+                    results = await self._in(self._writer_thread, store.run_group, [c for c, _ in group])
                 except ActorError as exc:  # the commit failed: nothing of the group landed
                     results = [exc] * len(group)
                 for (_, outcome), result in zip(group, results, strict=True):
@@ -108,18 +107,6 @@ class StoreActor:
 class _Outcome:
     value: Any = None
     done: trio.Event = attrs.Factory(trio.Event)
-
-
-def _captured(call: Any) -> Any:
-    """`call` returning its exception instead of raising it (as run_group does)."""
-
-    def run() -> Any:
-        try:
-            return call()
-        except Exception as exc:  # noqa: BLE001 - handed back as the outcome
-            return exc
-
-    return run
 
 
 def _operation(store: Store, request: Any) -> Any:

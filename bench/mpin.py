@@ -158,8 +158,7 @@ async def paced_latencies(node: devnet.DevnetNode, requests: list[dict[str, Any]
                           connections: int) -> list[float]:
     """Send at `rate`/s on a fixed schedule; -> client-observed round trips, ms."""
     latencies: list[float] = []
-    pool = trio.open_memory_channel(connections)
-    send_pool, receive_pool = pool
+    send_pool, receive_pool = trio.open_memory_channel(connections)
 
     async def one(api: Any, request: dict[str, Any]) -> None:
         start = time.perf_counter()
