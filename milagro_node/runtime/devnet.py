@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -55,10 +56,36 @@ class DevnetNode:
         return DataDir(self.data_dir).admin_token
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port on 127.0.0.1 that is free now, below the kernel's ephemeral range.
+
+    Not from ``bind(0)``: that range is where outgoing connections take their local
+    ports, so a stopped node's port could be taken by a peer dialling it, and two calls
+    can return the same port. Never the same port twice in one process.
+    """
+    low = _ephemeral_low()
+    for _ in range(1000):
+        port = random.randrange(max(1024, low - 20000), low)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free port below the ephemeral range on 127.0.0.1")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def milagro_command(*args: str) -> list[str]:
@@ -142,7 +169,9 @@ def wait_ready(node: DevnetNode, process: subprocess.Popen, timeout: float = REA
         if process.poll() is not None:
             raise RuntimeError(f"{node.name} exited with status {process.returncode} (see {node.data_dir}/node.log)")
         run = DataDir(node.data_dir).read_run_file()
-        if run and run.get("pid") == process.pid:
+        # The run file names the URL this node's gateway listens on: a port someone else
+        # holds (so the gateway could not listen) never counts as this node being ready.
+        if run and run.get("pid") == process.pid and run.get("api") == node.api_url:
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", node.api_port)) == 0:
                     return
