@@ -33,9 +33,11 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest
 
 from milagro_node.core import jsonrpc
+from milagro_node.core.console_sessions import ConsoleSessions
 from milagro_node.core.ratelimit import TokenBucket
 
 from .api_methods import ApiMethod, Session, int_param
+from .console_api import Console
 from .context import ActorContext
 from .http_front import FrontDoor, StaticFiles
 from .mailbox import ActorError
@@ -43,6 +45,7 @@ from .messages import HsmHealth, ListIdentities, ListPeers, ReadInbox, RouterCou
 from .store import StoreClient
 
 NAME = "api-gateway"
+HTTP_HEADROOM = 32  # TCP connections beyond max_connections, for page loads and refusals
 TOKEN_NAMESPACE, TOKEN_KEY = "api", "admin_token_sha256"
 
 
@@ -52,6 +55,8 @@ class ApiLimits:
     max_connections: int = 64
     requests_per_second: float = 50.0
     burst: int = 100
+    console_idle_seconds: float = 1800.0
+    console_max_seconds: float = 43200.0
 
 
 def token_digest(token: str) -> bytes:
@@ -73,7 +78,7 @@ class ApiGateway:
             "hsm.health": ApiMethod(_hsm_health),
             "peers.list": ApiMethod(_peers_list),
             "identities.list": ApiMethod(_identities_list),
-            "envelope.send": ApiMethod(_envelope_send),
+            "envelope.send": ApiMethod(_envelope_send, audited=True),
             "envelope.inbox": ApiMethod(_envelope_inbox),
             "envelope.counters": ApiMethod(_envelope_counters),
             **(methods or {}),
@@ -81,16 +86,24 @@ class ApiGateway:
 
     async def run(self, ctx: ActorContext, *, task_status: trio.TaskStatus[None]) -> None:
         self._ctx, self._store = ctx, StoreClient(ctx)
+        self._page_url = ""
+        # A restart of this actor ends every console session (they live in memory only).
+        sessions = ConsoleSessions(idle_seconds=self._limits.console_idle_seconds,
+                                   max_seconds=self._limits.console_max_seconds)
+        self._console = Console(sessions, self._methods, self._store, lambda: self._page_url)
+        self._methods.update(self._console.api())
         self._token_digest = await self._store.kv_get(TOKEN_NAMESPACE, TOKEN_KEY)
         if self._token_digest is None:
             ctx.log.warning("no admin token in the store: admin methods refused (run milagro-node init)")
         front = FrontDoor(StaticFiles.load(), self._serve_connection,
-                          max_message_bytes=self._limits.max_message_bytes)
+                          max_message_bytes=self._limits.max_message_bytes,
+                          max_open=self._limits.max_connections + HTTP_HEADROOM)
         async with trio.open_nursery() as nursery:
             listeners = await nursery.start(functools.partial(trio.serve_tcp, front.serve, self._port, host=self._host))
             port = listeners[0].socket.getsockname()[1]
             host = f"[{self._host}]" if ":" in self._host else self._host
             url = f"ws://{host}:{port}"
+            self._page_url = f"http://{host}:{port}/"
             ctx.report(url=url, connections=0)
             ctx.log.info("api listening", extra={"url": url})
             task_status.started()
@@ -106,7 +119,10 @@ class ApiGateway:
         self._connections += 1
         self._ctx.report(connections=self._connections)
         try:
-            await self._converse(ws, session)
+            async with trio.open_nursery() as nursery:  # the connection's subscription feeds
+                session.send, session.spawn = ws.send_message, nursery.start_soon
+                await self._converse(ws, session)
+                nursery.cancel_scope.cancel()
         finally:
             self._connections -= 1
             self._ctx.report(connections=self._connections)
@@ -129,18 +145,31 @@ class ApiGateway:
             method = self._methods.get(request.method)
             if method is None:
                 raise jsonrpc.RpcError(jsonrpc.METHOD_NOT_FOUND, f"no method {request.method!r}", id=request.id)
-            if method.admin and not session.admin:
+            if method.admin and not self._console.admin_now(session):
                 raise jsonrpc.RpcError(jsonrpc.UNAUTHORIZED, "admin authentication required", id=request.id)
             try:
                 value = await method.handler(self._ctx, session, request.params)
             except ActorError as exc:
+                await self._audit_action(method, request, session, exc.code)
                 raise jsonrpc.RpcError(jsonrpc.NODE_ERROR, exc.message, id=request.id, data={"code": exc.code})
             except jsonrpc.RpcError as exc:
+                await self._audit_action(method, request, session, "bad-request")
                 exc.id = request.id
                 raise
+            await self._audit_action(method, request, session, "ok")
         except jsonrpc.RpcError as exc:
             return exc.to_text()
         return None if request.id is None else jsonrpc.result(request.id, value)
+
+    async def _audit_action(self, method: ApiMethod, request: jsonrpc.RpcRequest, session: Session,
+                            result: str) -> None:
+        """Who did an admin action and how it ended (its subject ID, never other params)."""
+        if not method.audited:
+            return
+        subject = request.params.get("id")
+        await self._store.audit("api.action", method=request.method, result=result, remote=session.remote,
+                                via="console" if session.console else "token",
+                                **({"subject": subject} if isinstance(subject, str) else {}))
 
     def _token_ok(self, token: Any) -> bool:
         if self._token_digest is None or not isinstance(token, str):
@@ -157,7 +186,7 @@ class ApiGateway:
         if not self._token_ok(params.get("token")):
             await self._store.audit("api.login-failed", remote=session.remote)
             raise jsonrpc.RpcError(jsonrpc.UNAUTHORIZED, "wrong admin token")
-        session.admin = True
+        session.admin, session.console = True, None
         await self._store.audit("api.login", remote=session.remote)
         return {"admin": True}
 

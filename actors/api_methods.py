@@ -35,6 +35,10 @@ class Session:
     remote: str
     bucket: TokenBucket
     admin: bool = False
+    console: str | None = None  # the console session this connection logged in with, if any
+    send: Callable[[str], Awaitable[None]] | None = None  # for notifications
+    spawn: Callable[..., None] | None = None  # starts a task that ends with the connection
+    subscriptions: set[str] = attrs.Factory(set)
 
 
 Method = Callable[[ActorContext, Session, dict[str, Any]], Awaitable[Any]]
@@ -44,6 +48,7 @@ Method = Callable[[ActorContext, Session, dict[str, Any]], Awaitable[Any]]
 class ApiMethod:
     handler: Method
     admin: bool = True
+    audited: bool = False  # an admin action: the gateway audits who called it and the outcome
 
 
 def _invalid(message: str) -> jsonrpc.RpcError:

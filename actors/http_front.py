@@ -92,11 +92,23 @@ WebsocketHandler = Callable[[WebSocketRequest, str], Awaitable[None]]
 class FrontDoor:
     """One TCP connection on the API port: a websocket for `on_websocket`, or one HTTP answer."""
 
-    def __init__(self, static: StaticFiles, on_websocket: WebsocketHandler, *, max_message_bytes: int) -> None:
+    def __init__(self, static: StaticFiles, on_websocket: WebsocketHandler, *, max_message_bytes: int,
+                 max_open: int = 128) -> None:
         self._static, self._on_websocket = static, on_websocket
-        self._max_message_bytes = max_message_bytes
+        self._max_message_bytes, self._max_open = max_message_bytes, max_open
+        self._open = 0
 
     async def serve(self, stream: trio.SocketStream) -> None:
+        if self._open >= self._max_open:  # beyond every limit: not even a head is read
+            await stream.aclose()
+            return
+        self._open += 1
+        try:
+            await self._serve(stream)
+        finally:
+            self._open -= 1
+
+    async def _serve(self, stream: trio.SocketStream) -> None:
         remote = _peer(stream)
         try:
             head, request, conn = await self._read_head(stream)

@@ -45,4 +45,4 @@ async def _grant(ctx: ActorContext, session: Session, params: dict[str, Any]) ->
             "expires": grant.expires}
 
 
-METHODS = {"mpin.grant": ApiMethod(_grant)}
+METHODS = {"mpin.grant": ApiMethod(_grant, audited=True)}

@@ -181,3 +181,6 @@ class StoreClient:
 
     async def audit_tail(self, count: int) -> list[Any]:
         return await self._ctx.ask(NAME, AuditTail(count))
+
+    async def audit_verify(self) -> Any:
+        return await self._ctx.ask(NAME, AuditVerify())

@@ -73,7 +73,7 @@ METHODS: dict[str, ApiMethod] = {
     "mfa.pass2": ApiMethod(_pass2, admin=False),
     "mfa.one_pass": ApiMethod(_one_pass, admin=False),
     "mfa.info": ApiMethod(_info, admin=False),
-    "mfa.unlock": ApiMethod(_unlock),
-    "mfa.revoke": ApiMethod(revoke_method(NAME)),
+    "mfa.unlock": ApiMethod(_unlock, audited=True),
+    "mfa.revoke": ApiMethod(revoke_method(NAME), audited=True),
     "mfa.status": ApiMethod(_status),
 }

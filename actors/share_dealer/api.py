@@ -61,7 +61,7 @@ METHODS: dict[str, ApiMethod] = {
     "dta.enroll": ApiMethod(_enroll, admin=False),
     "dta.permit": ApiMethod(_permit, admin=False),
     "dta.info": ApiMethod(_info, admin=False),
-    "dta.reset": ApiMethod(_reset),
-    "dta.revoke": ApiMethod(revoke_method(NAME)),
+    "dta.reset": ApiMethod(_reset, audited=True),
+    "dta.revoke": ApiMethod(revoke_method(NAME), audited=True),
     "dta.status": ApiMethod(_status),
 }

@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("run", parents=[common], help="run the node until Ctrl-C / SIGTERM")
     status = commands.add_parser("status", parents=[common], help="ask a running node for its status")
     status.add_argument("--json", action="store_true", help="print the raw JSON status")
+    console = commands.add_parser("console", parents=[common],
+                                  help="print a one-time login link to the running node's admin console")
+    console.add_argument("--open", action="store_true", help="also open the link in a web browser")
     audit = commands.add_parser("audit", parents=[common], help="audit log tools")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     audit_commands.add_parser("verify", parents=[common], help="re-check the whole hash chain")
@@ -158,20 +161,36 @@ def node_admin_target(config: NodeConfig) -> tuple[str, str]:
     return url, token
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    url, token = node_admin_target(_config(args))
+def ask_node(config: NodeConfig, method: str, **params: Any) -> Any:
+    """One admin call to the node running from `config`'s data dir; CliError when it fails."""
+    url, token = node_admin_target(config)
 
     async def ask() -> Any:
         async with connect(url, token=token) as api:
-            return await api.call("node.status")
+            return await api.call(method, **params)
 
     try:
-        status = trio.run(ask)
+        return trio.run(ask)
     except ApiCallError as exc:
         raise CliError(f"the node at {url} refused: {exc.message}") from None
     except ApiUnavailable as exc:
         raise CliError(f"{exc}; is the node running?") from None
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    status = ask_node(_config(args), "node.status")
     print(json.dumps(status, indent=2) if args.json else render_status(status))
+    return 0
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    ticket = ask_node(_config(args), "console.ticket")
+    print(f"Admin console (this link logs in once, within {ticket['expires_in']:.0f} s):\n\n    {ticket['url']}\n")
+    if args.open:
+        import webbrowser  # imported late: only this flag needs it
+
+        if not webbrowser.open(ticket["url"]):
+            print("milagro-node: no browser to open here; open the link above yourself", file=sys.stderr)
     return 0
 
 
@@ -255,7 +274,7 @@ def cmd_version(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"init": cmd_init, "run": cmd_run, "status": cmd_status, "audit": cmd_audit, "hsm": cmd_hsm, "identity": cmd_identity,
+COMMANDS = {"init": cmd_init, "run": cmd_run, "status": cmd_status, "console": cmd_console, "audit": cmd_audit, "hsm": cmd_hsm, "identity": cmd_identity,
             "envelope": cmd_envelope, "client": cmd_client, "devnet": cmd_devnet, "version": cmd_version}
 
 

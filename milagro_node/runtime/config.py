@@ -86,6 +86,8 @@ class ApiSection:
     max_connections: int = 64
     requests_per_second: float = 50.0
     burst: int = 100
+    console_idle_seconds: int = 1800
+    console_max_seconds: int = 43200
 
     @property
     def host(self) -> str:
@@ -235,7 +237,9 @@ def load_node_config(
                          log_format=get("node", "log_format"), log_level=get("node", "log_level")),
         api=ApiSection(listen=get("api", "listen"), max_message_bytes=get("api", "max_message_bytes"),
                        max_connections=get("api", "max_connections"),
-                       requests_per_second=get("api", "requests_per_second"), burst=get("api", "burst")),
+                       requests_per_second=get("api", "requests_per_second"), burst=get("api", "burst"),
+                       console_idle_seconds=get("api", "console_idle_seconds"),
+                       console_max_seconds=get("api", "console_max_seconds")),
         p2p=P2pSection(listen=get("p2p", "listen"), peers_file=_resolve(get("p2p", "peers_file"), base, environ),
                        peers_file_explicit=("p2p", "peers_file") in values),
         hsm=HsmSection(module=_resolve(get("hsm", "module"), base, environ),

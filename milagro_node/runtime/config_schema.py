@@ -138,6 +138,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "requests_per_second": Key("float", 50.0, "Sustained request rate per connection.",
                                    in_range(0.0, 1e6, above=True)),
         "burst": Key("int", 100, "Requests a connection may send at once above that rate.", in_range(1, 1_000_000)),
+        "console_idle_seconds": Key("int", 1800, "An admin console session ends after this long without an action.",
+                                    in_range(1, 7 * 86400)),
+        "console_max_seconds": Key("int", 43200, "...and this long after its login, whatever happens.",
+                                   in_range(1, 30 * 86400)),
     },
     "p2p": {
         "listen": Key("list", ["/ip4/0.0.0.0/tcp/4001"], "Multiaddrs to listen on.", _check_p2p_listen),

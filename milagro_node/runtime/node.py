@@ -66,6 +66,8 @@ def actor_specs(config: NodeConfig) -> list[ActorSpec]:
         max_connections=config.api.max_connections,
         requests_per_second=config.api.requests_per_second,
         burst=config.api.burst,
+        console_idle_seconds=config.api.console_idle_seconds,
+        console_max_seconds=config.api.console_max_seconds,
     )
     roles = config.node.roles
     routes = Routes()  # kept across router restarts (see actors/envelope_router/dispatch.py)

@@ -6,31 +6,8 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 
-from actors.api_gateway import TOKEN_KEY, TOKEN_NAMESPACE, ApiGateway, ApiLimits, token_digest
-from actors.store import StoreActor
-from milagro_node.adapters.sqlite_store import Store
+from gatewaykit import TOKEN, raw, start_node
 from milagro_node.api_client import ApiCallError, connect
-from milagro_node.runtime.supervisor import ActorSpec, Supervisor
-
-TOKEN = "mn_test-token-for-the-gateway"
-
-
-async def start_node(nursery, tmp_path, **limits):
-    db = tmp_path / "node.db"
-    with Store.open(db) as store:
-        store.kv_put(TOKEN_NAMESPACE, TOKEN_KEY, token_digest(TOKEN))
-    specs = [
-        ActorSpec("store", lambda: StoreActor(db)),
-        ActorSpec("api-gateway", lambda: ApiGateway("127.0.0.1", 0, ApiLimits(**limits)), ("store",)),
-    ]
-    sup = Supervisor(specs, node_status=lambda: {"actors": sup.snapshot()})
-    await nursery.start(sup.run)
-    return sup, sup.states["api-gateway"].ctx.info["url"]
-
-
-async def raw(ws, text):
-    await ws.send_message(text)
-    return json.loads(await ws.get_message())
 
 
 @pytest.fixture
