@@ -179,10 +179,13 @@ class Keystore:
                     return await self._sign_with(request.key_id, entry, request.data)
                 except KeystoreError as exc:
                     raise ActorError(exc.code, exc.message) from None
-        async with self._serial:
-            if not isinstance(request, (KeySign, KeyPublic, KeyGet, KeyList)):
-                self._signers.clear()
-            return await self._handle(request)
+        # A delete, once taken, runs to its end even when its caller gives up (while it waits
+        # for the lock, too): the caller's next request must not find the key still there.
+        with trio.CancelScope(shield=isinstance(request, KeyDelete)):
+            async with self._serial:
+                if not isinstance(request, (KeySign, KeyPublic, KeyGet, KeyList)):
+                    self._signers.clear()
+                return await self._handle(request)
 
     async def _handle(self, request: Any) -> Any:
         try:
