@@ -10,6 +10,11 @@ scripts/install.sh --with-tests
 if ! command -v node >/dev/null && ! command -v npm >/dev/null && [ "$(id -u)" -eq 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 fi
+# Debian's Chromium and its WebDriver, for the admin console's browser tests (tests/console).
+if { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; } && [ "$(id -u)" -eq 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    chromium chromium-driver >/dev/null
+fi
 if command -v npm >/dev/null && [ tests/interop/package-lock.json -nt tests/interop/node_modules/.package-lock.json ]; then
   npm ci --prefix tests/interop --no-audit --no-fund \
     || echo "test.sh: npm ci failed; the npm interop test will be skipped (it fails under CI=true)" >&2
