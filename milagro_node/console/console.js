@@ -218,7 +218,8 @@ const VIEWS = {
     facts("envelope-totals", [["accepted", total], ["sent", counters.sent], ["delivered", counters.delivered],
                               ["received", counters.received], ["awaiting acknowledgement", counters.pending],
                               ["expired unacknowledged", counters.expired]]);
-    $("rejected").replaceChildren(...Object.entries(counters.rejected).map(([reason, n]) => row(reason, n)));
+    const rejected = Object.entries(counters.rejected);
+    $("rejected").replaceChildren(...(rejected.length ? rejected.map(([reason, n]) => row(reason, n)) : [row("none", "")]));
     drawChart();
   },
   hsm(health) {

@@ -72,6 +72,11 @@ def fact(browser, list_id: str, name: str) -> str:
         return dt ? dt.nextElementSibling.textContent : null;""", list_id, name)
 
 
+def show(browser, section: str) -> None:
+    """Scroll `section` into the screenshot's view."""
+    browser.execute("document.getElementById(arguments[0]).scrollIntoView()", section)
+
+
 async def wait_page(browser, check, *, timeout: float, what: str):
     async def poll():
         return check()
@@ -107,6 +112,7 @@ async def test_envelope_counter_moves_without_reload(net, browser, tmp_path):
     await wait_page(browser, lambda: int(fact(browser, "envelope-totals", "accepted")) >= before + 3, timeout=30,
                     what="the accepted counter moved by 3")
     assert browser.execute("return document.querySelector('#traffic-chart polyline') !== null")
+    show(browser, "envelopes-view")
     browser.screenshot(tmp_path / "envelopes.png")
 
 
@@ -125,6 +131,7 @@ async def test_lock_an_identity_and_unlock_it_from_the_page(net, browser, tmp_pa
     await wait_page(browser, lambda: browser.execute(
         "return !!document.querySelector('#locked button[data-user=\"carol@example.com\"]')"),
         timeout=20, what="carol shown as locked with an Unlock button")
+    show(browser, "mfa-view")
     browser.screenshot(tmp_path / "locked.png")
     browser.click('#locked button[data-user="carol@example.com"]')
     assert "Unlock carol@example.com?" in browser.alert_text()
@@ -137,6 +144,7 @@ async def test_lock_an_identity_and_unlock_it_from_the_page(net, browser, tmp_pa
                     what="the unlock in the page's audit tail")
     browser.click("#verify")
     browser.wait_text("#verdict", "intact", timeout=20)
+    show(browser, "audit-view")
     browser.screenshot(tmp_path / "unlocked.png")
 
 
