@@ -12,8 +12,10 @@ Authentication: admin methods need the admin token made by ``milagro-node
 init``. The node keeps only its SHA-256 (store kv ``api/admin_token_sha256``)
 and compares in constant time. A client presents the token either in the
 handshake (``Authorization: Bearer <token>``) or with the ``auth.login``
-method (browsers cannot set headers). Failed logins go to the audit log,
-with the client's address and never the token.
+method (browsers cannot set headers), or holds an expiring console session
+(`actors.console_api`). Failed logins go to the audit log, with the client's
+address and never the token; so do admin actions (`ApiMethod.audited`): who,
+how (token or console), the subject ID and the outcome.
 
 Error handling: malformed JSON, unknown methods, bad params, actor failures
 all become JSON-RPC errors on that connection; the gateway goes on.
@@ -78,7 +80,7 @@ class ApiGateway:
             "hsm.health": ApiMethod(_hsm_health),
             "peers.list": ApiMethod(_peers_list),
             "identities.list": ApiMethod(_identities_list),
-            "envelope.send": ApiMethod(_envelope_send, audited=True),
+            "envelope.send": ApiMethod(_envelope_send),
             "envelope.inbox": ApiMethod(_envelope_inbox),
             "envelope.counters": ApiMethod(_envelope_counters),
             **(methods or {}),
