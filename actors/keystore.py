@@ -360,8 +360,10 @@ class Keystore:
         entry = ResidentRecord(algorithm, label, None)
         done = False
         try:
-            # Inside the try: cut off at its deadline, this put may still land in the store.
-            await self._store.kv_put(RECORDS_NS, key_id, encode_resident(algorithm, label, None))
+            # Shielded: a put cut off at its deadline could land in the store after the next
+            # request's token check had looked, leaving a pending record nobody cleans.
+            with trio.CancelScope(shield=True):
+                await self._store.kv_put(RECORDS_NS, key_id, encode_resident(algorithm, label, None))
             try:
                 public = spec.check_public(await self._hsm(HsmGenerateKey(label, algorithm, extractable=False)))
             except (ActorError, KeystoreError) as exc:
