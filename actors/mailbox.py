@@ -17,6 +17,8 @@ Who calls this: actors (through `ActorContext`), the supervisor, and tests.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 from typing import Any
 
@@ -80,6 +82,10 @@ class Call:
         if not self._done:  # called for every call of a finished batch: stay cheap
             self.reply(Failure(code, message))
 
+    def time_out(self) -> None:
+        """The deadline passed: wake the caller with `TIMED_OUT` (unless already replied)."""
+        self.reply(TIMED_OUT)
+
     async def wait(self) -> Any:
         if self._done:
             return self._result
@@ -116,19 +122,26 @@ class Mailbox:
         Waiting for room in a full mailbox counts against the same deadline.
         """
         deadline = trio.current_time() + timeout
-        with trio.move_on_at(deadline):
-            call = Call(request, deadline)
-            try:
-                # The fast path skips send()'s extra trip through the scheduler;
-                # waiting for the reply below is this call's checkpoint.
-                self._send.send_nowait(call)
-            except trio.WouldBlock:
+        call = Call(request, deadline)
+        try:
+            # The fast path skips send()'s extra trip through the scheduler;
+            # waiting for the reply below is this call's checkpoint.
+            self._send.send_nowait(call)
+        except trio.WouldBlock:
+            with trio.move_on_at(deadline) as waiting:
                 await self._send.send(call)
-            result = await call.wait()
-            if isinstance(result, Failure):
-                raise ActorError(result.code, result.message)
-            return result
-        raise ActorError(
+            if waiting.cancelled_caught:
+                raise self._timed_out(request, timeout) from None
+        _Deadlines.of_this_run().watch(call)
+        result = await call.wait()
+        if type(result) is Failure:
+            if result is TIMED_OUT:
+                raise self._timed_out(request, timeout)
+            raise ActorError(result.code, result.message)
+        return result
+
+    def _timed_out(self, request: Any, timeout: float) -> ActorError:
+        return ActorError(
             "deadline-exceeded",
             f"{self.owner} did not answer {type(request).__name__} within {timeout:g}s",
         )
@@ -136,3 +149,59 @@ class Mailbox:
     async def tell(self, message: Any) -> None:
         """Send a message that wants no reply (waits for room, never forever)."""
         await self._send.send(Call(message, math.inf))
+
+
+TIMED_OUT = Failure("deadline-exceeded", "the caller's deadline passed")
+
+
+class _Deadlines:
+    """Wakes callers whose deadline passed, from one system task per trio run.
+
+    An ask could bound its wait with a cancel scope of its own, but entering and
+    leaving one (trio re-registers its deadline each time) cost more than the whole
+    rest of a round trip; one watcher with a heap of calls costs a push per ask.
+    Replied calls are not removed: they are skipped when they reach the top, and the
+    heap is compacted whenever it has doubled, so it holds about the calls in flight.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Call]] = []
+        self._order = itertools.count()  # ties broken by arrival, never by comparing calls
+        self._compact_at = 1024
+        self._sleep = trio.CancelScope()  # the watcher's wait for the earliest deadline
+
+    @classmethod
+    def of_this_run(cls) -> _Deadlines:
+        try:
+            return _DEADLINES.get()
+        except LookupError:
+            watcher = cls()
+            _DEADLINES.set(watcher)
+            trio.lowlevel.spawn_system_task(watcher._watch, name="mailbox-deadlines")
+            return watcher
+
+    def watch(self, call: Call) -> None:
+        heap = self._heap
+        heapq.heappush(heap, (call.deadline, next(self._order), call))
+        while heap[0][2]._done:  # replied calls at the top: drop them now
+            heapq.heappop(heap)
+            if not heap:
+                return
+        if len(heap) > self._compact_at:
+            self._heap = heap = [entry for entry in heap if not entry[2]._done]
+            heapq.heapify(heap)
+            self._compact_at = max(1024, 2 * len(heap))
+        if heap[0][0] < self._sleep.deadline:
+            self._sleep.deadline = heap[0][0]  # rare: calls share a timeout, so mostly in order
+
+    async def _watch(self) -> None:
+        while True:
+            heap, now = self._heap, trio.current_time()
+            while heap and (heap[0][2]._done or heap[0][0] <= now):
+                heapq.heappop(heap)[2].time_out()
+            self._sleep = trio.CancelScope(deadline=heap[0][0] if heap else math.inf)
+            with self._sleep:
+                await trio.sleep_forever()
+
+
+_DEADLINES: trio.lowlevel.RunVar[_Deadlines] = trio.lowlevel.RunVar("mailbox_deadlines")

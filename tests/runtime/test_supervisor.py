@@ -189,3 +189,56 @@ async def test_tell_delivers_without_a_reply(nursery, autojump_clock):
     await sup.mailboxes["listener"].tell(Echo("one-way"))
     await trio.sleep(1)
     assert seen == [Echo("one-way")]
+
+
+async def test_each_ask_times_out_at_its_own_deadline(nursery, autojump_clock):
+    """Deadlines come in any order (a short ask after long ones): each caller is woken
+    at its own deadline, not at the earliest or the latest."""
+    sup = Supervisor([spec("crashy", Crashy)])
+    await nursery.start(sup.run)
+    nursery.start_soon(lambda: sup.ask("crashy", Sleep(1000), timeout=1000))  # keeps the actor busy
+    await trio.sleep(0)
+    woken = {}
+
+    async def ask(timeout):
+        started = trio.current_time()
+        with pytest.raises(ActorError) as late:
+            await sup.ask("crashy", Echo("queued"), timeout=timeout)
+        assert late.value.code == "deadline-exceeded"
+        woken[timeout] = trio.current_time() - started
+
+    async with trio.open_nursery() as asks:
+        for timeout in (30, 10, 20, 5):
+            asks.start_soon(ask, timeout)
+            await trio.sleep(0)
+    assert woken == pytest.approx({30: 30, 10: 10, 20: 20, 5: 5}, abs=0.01)
+
+
+async def test_an_ask_cancelled_from_outside_drops_its_late_reply(nursery, autojump_clock):
+    sup = Supervisor([spec("crashy", Crashy)])
+    await nursery.start(sup.run)
+    with trio.move_on_after(1) as outer:
+        await sup.ask("crashy", Sleep(2), timeout=60)
+    assert outer.cancelled_caught
+    await trio.sleep(5)  # the reply to the abandoned call comes and goes
+    assert await sup.ask("crashy", Echo("next"), timeout=1) == "next"
+
+
+async def test_answered_asks_do_not_pile_up_in_the_deadline_watcher(nursery, autojump_clock):
+    from actors.mailbox import _Deadlines
+
+    class Deaf:
+        name = "deaf"
+
+        async def run(self, ctx, *, task_status):
+            task_status.started()
+            await trio.sleep_forever()
+
+    sup = Supervisor([spec("crashy", Crashy), spec("deaf", Deaf)])
+    await nursery.start(sup.run)
+    # An unanswered ask with the earliest deadline stays at the top of the heap throughout.
+    nursery.start_soon(lambda: sup.ask("deaf", Echo("unheard"), timeout=60))
+    await trio.sleep(0)
+    for i in range(5000):
+        assert await sup.ask("crashy", Echo(str(i)), timeout=3600) == str(i)
+    assert len(_Deadlines.of_this_run()._heap) <= 2048
