@@ -42,8 +42,12 @@ class DedicatedThread:
             job()
             self._started_at = None
 
-    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run ``fn(*args)`` in the thread; return its result or raise its error."""
+    async def run(self, fn: Callable[..., Any], *args: Any, finished: Callable[[], None] | None = None) -> Any:
+        """Run ``fn(*args)`` in the thread; return its result or raise its error.
+
+        ``finished()`` is called in the trio thread once the call has returned, also
+        when the awaiting task gave up before that.
+        """
         token = trio.lowlevel.current_trio_token()
         done = trio.Event()
         result: list[outcome.Outcome[Any]] = []
@@ -52,6 +56,8 @@ class DedicatedThread:
             result.append(outcome.capture(fn, *args))
             try:
                 token.run_sync_soon(done.set)
+                if finished is not None:
+                    token.run_sync_soon(finished)
             except trio.RunFinishedError:
                 pass  # trio has exited; nobody is waiting
 

@@ -188,6 +188,36 @@ class SecretBytes:
         ffi.memmove(secret._ptr, src, size)
         return secret
 
+    @classmethod
+    def gather(cls, parts: list[SecretBytes | int]) -> SecretBytes:
+        """One secret holding ``parts`` one after another: each secret copied in, each
+        int that many zero bytes of room. For native code that works on many at once."""
+        whole = cls(sum(p if type(p) is int else len(p) for p in parts))
+        at = 0
+        for part in parts:
+            if type(part) is int:
+                at += part
+            else:
+                ptr, size = part._pointer()
+                ffi.memmove(whole._ptr + at, ptr, size)
+                at += size
+        return whole
+
+    def copy_out(self, offset: int, size: int) -> SecretBytes:
+        """A new secret holding ``size`` bytes of this one from ``offset``."""
+        ptr, total = self._pointer()
+        if offset < 0 or size < 0 or offset + size > total:
+            raise ValueError("range outside the secret")
+        part = SecretBytes(size)
+        ffi.memmove(part._ptr, ptr + offset, size)
+        return part
+
+    def address(self) -> int:
+        """Where the secret is, for native code (its own cffi module) that reads or
+        writes it while this object stays open; no view is held."""
+        ptr, _ = self._pointer()
+        return int(ffi.cast("uintptr_t", ptr))
+
     # -- state -------------------------------------------------------------
 
     def __len__(self) -> int:

@@ -1,8 +1,11 @@
-"""Build the secret-memory extension, ``milagro_node._secmem`` (cffi API mode).
+"""Build the native extensions (cffi API mode), each next to the code that uses it:
 
-Run ``python native/build.py`` (scripts/install.sh does) to compile in
-build/native and put ``_secmem*.so`` next to milagro_node/secret_memory.py.
-It rebuilds only when the C sources, this file or the Python ABI changed.
+- ``milagro_node._secmem``: secret memory (secmem.c), for milagro_node/secret_memory.py;
+- ``milagro_node._p11batch``: batches of PKCS#11 operations in one C call (p11batch.c),
+  for the hsm-worker's fast path (actors/hsm_worker/batch.py).
+
+Run ``python native/build.py`` (scripts/install.sh does) to compile in build/native.
+Each is rebuilt only when its C sources, this file or the Python ABI changed.
 """
 
 import hashlib
@@ -19,7 +22,7 @@ ROOT = NATIVE.parent
 PACKAGE = ROOT / "milagro_node"
 BUILD_DIR = ROOT / "build" / "native"
 
-CDEF = """
+SECMEM_CDEF = """
 #define SECMEM_SLOT_MIN ...
 #define SECMEM_SLOT_MAX ...
 #define SECMEM_ARENA_PAGES ...
@@ -41,44 +44,77 @@ void secmem_stats(struct secmem_stats *out);
 extern void (*secmem_test_free_hook)(const void *p, size_t n);
 """
 
-ffibuilder = FFI()
-ffibuilder.cdef(CDEF)
-ffibuilder.set_source(
-    "milagro_node._secmem",
-    '#include "secmem.h"',
-    sources=[str(NATIVE / "secmem.c")],
-    include_dirs=[str(NATIVE)],
-    extra_compile_args=["-O2", "-Wall", "-Werror", "-D_GNU_SOURCE", "-pthread"],
-    extra_link_args=["-pthread"],
-)
+P11BATCH_CDEF = """
+enum { P11B_ENCRYPT_GCM = 1, P11B_DECRYPT_GCM = 2, P11B_SIGN_EDDSA = 3 };
+enum { P11B_GCM_NONCE = 12, P11B_GCM_TAG = 16 };
+typedef struct {
+    int kind;
+    unsigned long key;
+    size_t in, in_len;
+    size_t aad, aad_len;
+    size_t out, out_len;
+    unsigned long rv;
+} p11b_op;
+typedef struct p11b_module p11b_module;
+p11b_module *p11b_open(const char *path, char *err, size_t err_len);
+void p11b_close(p11b_module *module);
+size_t p11b_run(const p11b_module *module, unsigned long session, p11b_op *ops, size_t n,
+                const unsigned char *public_in, unsigned char *public_out, unsigned char *secret);
+"""
+
+# name -> (cdef, C sources, extra link arguments)
+EXTENSIONS = {
+    "_secmem": (SECMEM_CDEF, ["secmem.c", "secmem.h"], ["-pthread"]),
+    "_p11batch": (P11BATCH_CDEF, ["p11batch.c", "p11batch.h"], ["-ldl"]),
+}
 
 
-def _fingerprint() -> str:
+def builder(name: str) -> FFI:
+    cdef, sources, link = EXTENSIONS[name]
+    ffibuilder = FFI()
+    ffibuilder.cdef(cdef)
+    ffibuilder.set_source(
+        f"milagro_node.{name}",
+        f'#include "{sources[1]}"',
+        sources=[str(NATIVE / sources[0])],
+        include_dirs=[str(NATIVE)],
+        extra_compile_args=["-O2", "-Wall", "-Werror", "-D_GNU_SOURCE", "-pthread"],
+        extra_link_args=link,
+    )
+    return ffibuilder
+
+
+def _fingerprint(name: str) -> str:
     """Hash of everything the .so depends on, to skip needless rebuilds."""
     h = hashlib.sha256()
-    for name in ("secmem.c", "secmem.h", "build.py"):
-        h.update((NATIVE / name).read_bytes())
+    for source in (*EXTENSIONS[name][1], "build.py"):
+        h.update((NATIVE / source).read_bytes())
     h.update(sys.version.encode())
     return h.hexdigest()
 
 
-def main() -> None:
-    target = PACKAGE / ("_secmem" + sysconfig.get_config_var("EXT_SUFFIX"))
+def build(name: str) -> None:
+    target = PACKAGE / (name + sysconfig.get_config_var("EXT_SUFFIX"))
     stamp = BUILD_DIR / (target.name + ".stamp")
-    fingerprint = _fingerprint()
+    fingerprint = _fingerprint(name)
     if target.exists() and stamp.exists() and stamp.read_text() == fingerprint:
-        print(f"secmem: {target.relative_to(ROOT)} is up to date")
+        print(f"native: {target.relative_to(ROOT)} is up to date")
         return
-
-    BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    built = Path(ffibuilder.compile(tmpdir=str(BUILD_DIR), verbose=False))
+    out = BUILD_DIR / name
+    out.mkdir(parents=True, exist_ok=True)
+    built = Path(builder(name).compile(tmpdir=str(out), verbose=False))
     # Copy then rename: a running node may have the old .so mapped, and
     # overwriting it in place would corrupt that process.
     tmp = target.with_name(target.name + ".tmp")
     shutil.copy2(built, tmp)
     os.replace(tmp, target)
     stamp.write_text(fingerprint)
-    print(f"secmem: built {target.relative_to(ROOT)}")
+    print(f"native: built {target.relative_to(ROOT)}")
+
+
+def main() -> None:
+    for name in EXTENSIONS:
+        build(name)
 
 
 if __name__ == "__main__":

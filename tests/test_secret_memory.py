@@ -577,3 +577,21 @@ def test_missing_extension_message():
 
 def test_module_logger_name():
     assert sm.log.name == "milagro_node.secret_memory"
+
+
+def test_gather_copy_out_and_address():
+    a, b = SecretBytes.copy_from(b"alpha"), SecretBytes.copy_from(b"beta")
+    whole = SecretBytes.gather([a, 3, b])
+    assert whole.reveal() == b"alpha\0\0\0beta"
+    assert whole.copy_out(8, 4).reveal() == b"beta" and whole.copy_out(5, 0).reveal() == b""
+    with pytest.raises(ValueError):
+        whole.copy_out(10, 3)
+    with pytest.raises(ValueError):
+        whole.copy_out(-1, 2)
+    assert isinstance(whole.address(), int) and whole.address() != a.address()
+    b.close()
+    with pytest.raises(ValueError):
+        SecretBytes.gather([b])  # a closed secret is refused, not read
+    whole.close()
+    with pytest.raises(ValueError):
+        whole.address()

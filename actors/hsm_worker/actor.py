@@ -30,11 +30,12 @@ from ..messages import (
     HsmDerive, HsmDestroyKey, HsmGenerateKey, HsmHasKey, HsmHealth, HsmPublicKey, HsmRandom, HsmSign,
     HsmUnwrap, HsmWrap,
 )
+from .batch import FastPath
 from .session import HsmError, HsmTarget, Pkcs11Session
 
 NAME = "hsm-worker"
 RETRY_S = 1.0
-MAX_BATCH = 64  # queued requests served by one trip to the HSM thread
+MAX_BATCH = 32  # queued requests served by one trip to the HSM thread
 PIPELINE = 2  # batches in flight: the next is queued in the thread while one runs
 HUNG_S = 5.0  # a PKCS#11 call running this long means the device hangs
 PIN_CODES = ("hsm-pin", "hsm-pin-locked")
@@ -86,6 +87,8 @@ class HsmWorker:
         self._last_error: HsmError | None = None
         self._next_attempt = -float("inf")
         self._reconnecting = False
+        self._fast: FastPath | None = None  # set once the module is loaded
+        self._key_changes = 0  # key creations and destructions sent to the thread, not yet run
 
     async def run(self, ctx: ActorContext, *, task_status: trio.TaskStatus[None]) -> None:
         self._ctx = ctx
@@ -121,11 +124,23 @@ class HsmWorker:
                 except HsmError as exc:
                     return [ActorError(exc.code, exc.message)] * len(ops)
             session = self._session
-        outcomes = await self._thread.run(lambda: [_apply(op, session) for op in ops])
+        fast = self._fast
+        # Key handles are looked up before a batch runs: not while keys may change ahead of it.
+        batch = fast.plan(session, requests) if fast is not None and not self._key_changes else None
+        if batch is None:
+            changes = sum(isinstance(r, (HsmGenerateKey, HsmDestroyKey)) for r in requests)
+            self._key_changes += changes
+            outcomes = await self._thread.run(lambda: [_apply(op, session) for op in ops],
+                                              finished=lambda: self._key_changes_done(changes))
+        else:
+            outcomes = await self._thread.run(fast.run, session, batch, lambda i: _apply(ops[i], session))
         lost = next((o for o in outcomes if isinstance(o, HsmError) and o.lost), None)
         if lost is not None and self._session is session:
             await self._lost(lost)
         return [ActorError(o.code, o.message) if isinstance(o, HsmError) else o for o in outcomes]
+
+    def _key_changes_done(self, count: int) -> None:
+        self._key_changes -= count
 
     async def _connect(self) -> None:
         if self._refused is not None:
@@ -146,6 +161,11 @@ class HsmWorker:
             self._ctx.log.error("hsm unavailable", extra={"code": exc.code, "reason": exc.message})
             raise
         self._last_error = None
+        if self._fast is None or self._fast.module != target.module:
+            self._fast = await self._thread.run(FastPath, target.module)
+            if self._fast.unavailable:
+                self._ctx.log.warning("hsm fast path off: operations go one by one",
+                                      extra={"reason": self._fast.unavailable})
         info = await self._thread.run(self._session.info)
         self._report("ok", None, token=info["token"], serial=info["serial"], model=info["model"])
         self._ctx.log.info("hsm session open", extra={"token": info["token"], "model": info["model"]})

@@ -201,6 +201,34 @@ class Pkcs11Session:
     def public_key(self, label: str) -> bytes:
         return _point(self._find(label, ObjectClass.PUBLIC_KEY))
 
+    # -- handles, for the batch fast path (batch.py) ------------------------------------
+
+    @property
+    def handle(self) -> int:
+        """The PKCS#11 session handle."""
+        return self._session.handle
+
+    def known_fast_key(self, label: str, purpose: str) -> int | None:
+        """`fast_key`, if it was looked up before (no PKCS#11 call: any thread may ask)."""
+        return self._keys.get((label, purpose))
+
+    def fast_key(self, label: str, purpose: str) -> int | None:
+        """The object handle of key `label` for a fast-path `purpose` ("wrap": an AES
+        key; "sign": an Ed25519 private key), or None (no such key, another kind): the
+        ordinary method then serves the request and gives the error."""
+        cached = self._keys.get((label, purpose))  # cleared with the other cached keys
+        if cached is not None:
+            return cached
+        object_class = ObjectClass.SECRET_KEY if purpose == "wrap" else ObjectClass.PRIVATE_KEY
+        try:
+            key = self._find(label, object_class)
+            if purpose == "sign" and key.key_type != KeyType.EC_EDWARDS:
+                return None  # ECDSA: its signatures are normalised to low-S by `sign`
+        except (HsmError, pkcs11.PKCS11Error):
+            return None
+        self._keys[(label, purpose)] = key.handle
+        return key.handle
+
     # -- operations --------------------------------------------------------------------
 
     def random(self, size: int) -> SecretBytes:
