@@ -6,7 +6,8 @@ request is abandoned at its deadline; while an abandoned call still runs in
 the thread for more than `HUNG_S`, new requests are refused at once
 (``hsm-unavailable``) instead of queueing behind a hung device. Queued requests
 go to the thread in batches, two batches in flight, so the thread never waits
-for the trio side (python-pkcs11 releases the GIL inside PKCS#11 calls).
+for the trio side; a batch of wraps, unwraps and Ed25519 signatures is one C
+call without the GIL (batch.py), so the two run at once.
 
 Error handling: the actor always starts, even when the token is missing, so
 the rest of the node serves on. A lost token or session is reopened on a
