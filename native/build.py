@@ -44,28 +44,17 @@ void secmem_stats(struct secmem_stats *out);
 extern void (*secmem_test_free_hook)(const void *p, size_t n);
 """
 
-P11BATCH_CDEF = """
-enum { P11B_ENCRYPT_GCM = 1, P11B_DECRYPT_GCM = 2, P11B_SIGN_EDDSA = 3 };
-enum { P11B_GCM_NONCE = 12, P11B_GCM_TAG = 16 };
-typedef struct {
-    int kind;
-    unsigned long key;
-    size_t in, in_len;
-    size_t aad, aad_len;
-    size_t out, out_len;
-    unsigned long rv;
-} p11b_op;
-typedef struct p11b_module p11b_module;
-p11b_module *p11b_open(const char *path, char *err, size_t err_len);
-void p11b_close(p11b_module *module);
-size_t p11b_run(const p11b_module *module, unsigned long session, p11b_op *ops, size_t n,
-                const unsigned char *public_in, unsigned char *public_out, unsigned char *secret);
-"""
+
+def _declarations(header: str) -> str:
+    """A header's declarations for cffi's cdef: the file minus its preprocessor lines."""
+    text = (NATIVE / header).read_text()
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+
 
 # name -> (cdef, C sources, extra link arguments)
 EXTENSIONS = {
     "_secmem": (SECMEM_CDEF, ["secmem.c", "secmem.h"], ["-pthread"]),
-    "_p11batch": (P11BATCH_CDEF, ["p11batch.c", "p11batch.h"], ["-ldl"]),
+    "_p11batch": (_declarations("p11batch.h"), ["p11batch.c", "p11batch.h"], ["-ldl"]),
 }
 
 

@@ -96,11 +96,5 @@ if [ -z "$covered" ]; then
   echo "$inputs $extras" > "$stamp"
 fi
 
-# native/: the secret-memory and PKCS#11-batch extensions (rebuilt when their sources change).
-for ext in _secmem _p11batch; do
-  so=$(ls milagro_node/$ext*.so 2>/dev/null | head -n1 || true)
-  if [ -z "$so" ] || [ -n "$(find native -newer "$so" -type f 2>/dev/null)" ]; then
-    "$venv/bin/python" native/build.py
-    break
-  fi
-done
+# native/: the extensions (build.py rebuilds only those whose sources changed).
+"$venv/bin/python" native/build.py
