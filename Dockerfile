@@ -21,7 +21,7 @@ COPY build/wheelhouse /wheelhouse
 COPY native native
 COPY milagro_node milagro_node
 COPY actors actors
-# The native extensions (secret memory, PKCS#11 batches) are compiled first, so that the package
+# The native extensions (secret memory, PKCS#11 batches, the envelope reader) are compiled first, so that the package
 # installed from these sources carries them (pyproject.toml's package-data); the sources are then dropped.
 RUN python3 -m venv .venv \
  && .venv/bin/pip install --no-cache-dir --no-index --find-links /wheelhouse -c constraints.txt cffi setuptools \

@@ -2,7 +2,9 @@
 
 - ``milagro_node._secmem``: secret memory (secmem.c), for milagro_node/secret_memory.py;
 - ``milagro_node._p11batch``: batches of PKCS#11 operations in one C call (p11batch.c),
-  for the hsm-worker's fast path (actors/hsm_worker/batch.py).
+  for the hsm-worker's fast path (actors/hsm_worker/batch.py);
+- ``milagro_node._envread``: the common shape of an envelope read in one C call
+  (envread.c), for the envelope reader (milagro_node/core/envelope/_cbor.py).
 
 Run ``python native/build.py`` (scripts/install.sh does) to compile in build/native.
 Each is rebuilt only when its C sources, this file or the Python ABI changed.
@@ -55,6 +57,7 @@ def _declarations(header: str) -> str:
 EXTENSIONS = {
     "_secmem": (SECMEM_CDEF, ["secmem.c", "secmem.h"], ["-pthread"]),
     "_p11batch": (_declarations("p11batch.h"), ["p11batch.c", "p11batch.h"], ["-ldl"]),
+    "_envread": (_declarations("envread.h"), ["envread.c", "envread.h"], []),
 }
 
 

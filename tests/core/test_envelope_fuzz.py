@@ -7,8 +7,9 @@
   field values, and type-preserving changes (a flipped ciphertext, enc or wck byte, another
   kid, shifted times, another sender): same rule.
 - The codec against the reference `dag_cbor` (and `ipld.encode`/`decode`): the writer gives
-  their bytes; whatever the reader accepts, they accept with the same value; the recipients
-  fast path and the general path agree on every mutated input.
+  their bytes; whatever the reader accepts, they accept with the same value; the C reader
+  of the common shape, the recipients fast paths and the general path agree on every
+  mutated input.
 
 The envelopes are small so that the 10,000 opens take seconds.
 """
@@ -219,24 +220,42 @@ def _depth(value) -> int:
     return 0
 
 
+def _views_as_bytes(value: dict) -> dict:
+    return {k: bytes(v) if isinstance(v, memoryview) else v for k, v in value.items()}
+
+
 def _read(data: bytes, fast: bool = True):
-    """(value with views as bytes, None) or (None, error code)."""
+    """(value with views as bytes, None) or (None, error code).
+
+    ``fast``: as an opener reads (C reader first, then the Python reader with its recipient
+    fast paths); otherwise the Python reader alone with both of those paths off, so every
+    recipient entry goes through the generic `item`."""
     try:
         if fast:
             value, _ = _cbor.read_envelope(data, DEFAULT_LIMITS)
         else:
-            # Both fast paths off: every recipient entry through the generic `item`.
             originals = _cbor._Reader.recipient, _cbor._Reader.recipient_list
             _cbor._Reader.recipient = lambda self, depth: self.item(depth, "recipients")
             _cbor._Reader.recipient_list = lambda self, depth, count: [
                 self.item(depth, "recipients") for _ in range(count)]
             try:
-                value, _ = _cbor.read_envelope(data, DEFAULT_LIMITS)
+                value, _ = _cbor.read_envelope_python(data, DEFAULT_LIMITS)
             finally:
                 _cbor._Reader.recipient, _cbor._Reader.recipient_list = originals
     except EnvelopeError as err:
         return None, (err.code, err.message)
-    return {k: bytes(v) if isinstance(v, memoryview) else v for k, v in value.items()}, None
+    return _views_as_bytes(value), None
+
+
+def _c_reader_agrees(data: bytes) -> bool:
+    """Whatever the C reader accepts, the Python reader reads to the same map and entries.
+    Returns whether the C reader accepted."""
+    common = _cbor._read_common(data, DEFAULT_LIMITS)
+    if common is None:
+        return False
+    value, entries = _cbor.read_envelope_python(data, DEFAULT_LIMITS)
+    assert (_views_as_bytes(common[0]), common[1]) == (_views_as_bytes(value), entries)
+    return True
 
 
 @settings(max_examples=500, deadline=None)
@@ -256,6 +275,7 @@ def test_reader_accepts_nothing_dag_cbor_refuses_and_fast_path_agrees(case):
     _, data = case
     got, error = _read(data)
     assert _read(data, fast=False) == (got, error)
+    _c_reader_agrees(data)
     if error is None:
         assert dag_cbor.decode(data) == got
         if _IPLD_DECODE is not None:
@@ -265,6 +285,34 @@ def test_reader_accepts_nothing_dag_cbor_refuses_and_fast_path_agrees(case):
 @pytest.mark.parametrize("base", BASES, ids=["mx1", "mx1-2", "mx2", "public", "mx1-6"])
 def test_bases_open(base):
     assert _open(base).payload.startswith(MARKER)
+
+
+@pytest.mark.parametrize("base", BASES, ids=["mx1", "mx1-2", "mx2", "public", "mx1-6"])
+def test_c_reader_reads_every_envelope_a_node_makes(base):
+    assert _c_reader_agrees(base)
+
+
+@pytest.mark.parametrize("data", [
+    b"\xa1\x62ct\x5b\xff\xff\xff\xff\xff\xff\xff\xff",  # a length of 2**64 - 1
+    b"\xa1\x62ct\x5b\x00\x00\x00\x00\x00\x00\x00",  # a truncated 8-byte head
+    b"\xa1\x62ct\x5a\x00\x20\x00\x00" + bytes(64),  # over the payload limit
+    b"\xa1\x61v\x18\x01",  # an integer not in its shortest form
+    b"\xa2\x61v\x01\x61v\x01",  # a repeated key
+    b"\xa2\x62ct\x40\x61v\x01",  # keys out of order
+    b"\xa1\x61x\x01",  # not a v1 key
+    b"\xa1\x64kind\x62\xc3\xa9",  # valid UTF-8, not ASCII: the Python reader's to read
+    b"\xa1\x6arecipients\x98\x41" + b"\xa0" * 65,  # over the recipients limit
+    b"\xa1\x6arecipients\x81\xa3\x63enc\x40\x63kid\x60\x63wck\x40\x00",  # trailing byte
+    b"\xa1\x6arecipients\x82\xa3\x63enc\x40\x63kid\x60\x63wck\x40"
+    b"\xa3\x63enc\x41\x00\x63kid\x60\x63wck\x40",  # two layouts
+    b"\xa1\x61v\x01",  # well formed (the schema refuses it): accepted
+], ids=["huge-length", "truncated-head", "too-large", "long-head", "repeated-key", "key-order",
+        "unknown-key", "utf8-text", "too-many-recipients", "trailing", "mixed-layouts", "accepted"])
+def test_c_reader_leaves_the_rest_to_the_python_reader(data):
+    accepted = _c_reader_agrees(data)
+    assert accepted == (data == b"\xa1\x61v\x01")
+    if not accepted:
+        assert _read(data) == _read(data, fast=False)
 
 
 @pytest.mark.parametrize("change", [
@@ -283,7 +331,7 @@ def test_bulk_recipient_path_agrees_with_one_by_one(change):
     got, error = _read(data)
     assert _read(data, fast=False) == (got, error)
     if error is None:
-        assert got == {k: bytes(v) if isinstance(v, memoryview) else v for k, v in value.items()}
+        assert got == _views_as_bytes(value)
     with pytest.raises(EnvelopeError) as err:
         _open(data)
     assert err.value.code in ("malformed", "bad-signature")

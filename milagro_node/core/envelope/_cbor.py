@@ -33,11 +33,22 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from ._errors import EnvelopeError, ErrorCode
 
-__all__ = ["RecipientRecords", "cut_header", "encode", "encode_parts", "join_map", "read_envelope"]
+try:
+    from milagro_node._envread import ffi as envread_ffi
+    from milagro_node._envread import lib as envread_lib
+except ImportError as exc:
+    raise ImportError(
+        "milagro_node._envread (the envelope reader's extension) is not built: run "
+        f"scripts/install.sh, or `python native/build.py` from the repository root ({exc})"
+    ) from exc
+
+__all__ = ["RecipientRecords", "cut_header", "encode", "encode_parts", "join_map", "read_envelope",
+           "read_envelope_python"]
 
 MAX_TEXT = 256  # any text string (kind, suite, CIDs); kind has its own, smaller limit
 MAX_NESTED_BYTES = 4096  # any byte string below the top level (enc is 1,120 bytes in mx2)
@@ -59,7 +70,18 @@ def read_envelope(data: bytes, limits: Any) -> tuple[dict[str, Any], list[tuple[
 
     Returns the map and its entries as (key, offset of the key's head), in order. The values
     of ``ct`` and ``body`` are memoryviews of ``data``; every other byte string is ``bytes``.
+
+    The common shape is read in C (`_read_common`); anything else, and every error, by the
+    Python reader, which gives the same values and names the fault.
     """
+    common = _read_common(data, limits)
+    if common is not None:
+        return common
+    return read_envelope_python(data, limits)
+
+
+def read_envelope_python(data: bytes, limits: Any) -> tuple[dict[str, Any], list[tuple[str, int]]]:
+    """`read_envelope` by the Python reader alone: the reference for the C one."""
     if not data or data[0] >> 5 != 5:
         raise EnvelopeError(ErrorCode.MALFORMED, "not a DAG-CBOR map")
     reader = _Reader(data, limits.max_payload_bytes + _CT_OVERHEAD, limits.max_recipients)
@@ -67,6 +89,70 @@ def read_envelope(data: bytes, limits: Any) -> tuple[dict[str, Any], list[tuple[
     if reader.pos != len(data):
         raise EnvelopeError(ErrorCode.MALFORMED, f"trailing bytes after byte {reader.pos}")
     return value, reader.entries
+
+
+# --- the common shape, read in C (native/envread.c) ---------------------------------------------
+
+# The v1 keys in the order of envread.h's enum, with what each value becomes: a copy, an int,
+# text, a memoryview of the input, or the recipients.
+_BYTES, _INT, _TEXT, _VIEW, _RECIPIENTS = "bytes", "int", "text", "view", "recipients"
+_COMMON_FIELDS = tuple((k, key, kind) for k, (key, kind) in enumerate((
+    ("v", _INT), ("ct", _VIEW), ("id", _BYTES), ("seq", _INT), ("sig", _BYTES), ("body", _VIEW),
+    ("kind", _TEXT), ("suite", _TEXT), ("sender", _TEXT), ("created", _INT), ("expires", _INT),
+    ("recipients", _RECIPIENTS),
+)))
+_WORD = envread_ffi.sizeof("envr_word")
+_WORD_FORMAT = {4: "I", 8: "Q"}[_WORD]
+
+
+def _word_index(field: str) -> int:
+    return envread_ffi.offsetof("envr_fields", field) // _WORD
+
+
+_ENTRY, _NUMBER, _AT, _LEN = map(_word_index, ("entry", "number", "at", "len"))
+_COUNT, _RECORD = _word_index("count"), _word_index("record")
+_ENC_AT, _ENC_LEN, _KID_AT, _KID_LEN, _WCK_AT, _WCK_LEN = map(
+    _word_index, ("enc_at", "enc_len", "kid_at", "kid_len", "wck_at", "wck_len"))
+assert len(_COMMON_FIELDS) == envread_lib.ENVR_KEYS
+
+
+def _read_common(data: bytes, limits: Any) -> tuple[dict[str, Any], list[tuple[str, int]]] | None:
+    """`read_envelope`'s result if ``data`` has the common shape (see envread.c), else None."""
+    fields = envread_ffi.new("envr_fields *")
+    if not envread_lib.envr_read(envread_ffi.from_buffer(data), len(data),
+                                 limits.max_payload_bytes + _CT_OVERHEAD, limits.max_recipients, fields):
+        return None
+    words = memoryview(envread_ffi.buffer(fields)).cast(_WORD_FORMAT).tolist()
+    present = words[0]
+    value: dict[str, Any] = {}
+    view = memoryview(data)
+    for k, key, kind in _COMMON_FIELDS:
+        if present >> k & 1:
+            at = words[_AT + k]
+            if kind is _BYTES:
+                value[key] = data[at:at + words[_LEN + k]]
+            elif kind is _INT:
+                value[key] = words[_NUMBER + k]
+            elif kind is _TEXT:
+                value[key] = data[at:at + words[_LEN + k]].decode("ascii")  # envread.c: ASCII only
+            elif kind is _VIEW:
+                value[key] = view[at:at + words[_LEN + k]]
+            else:
+                value[key] = _common_records(data, at, words)
+    entries = [(key, words[_ENTRY + k]) for k, key, _ in _COMMON_FIELDS if present >> k & 1]
+    return value, entries
+
+
+def _common_records(data: bytes, at: int, words: list[int]) -> RecipientRecords:
+    record = words[_RECORD]
+    starts = range(at, at + words[_COUNT] * record, record)
+
+    def column(offset: int, length: int) -> list[bytes]:
+        return [data[s + offset:s + offset + length] for s in starts]
+
+    kids = column(words[_KID_AT], words[_KID_LEN])
+    return RecipientRecords(list(map(bytes.decode, kids)), column(words[_ENC_AT], words[_ENC_LEN]),
+                            column(words[_WCK_AT], words[_WCK_LEN]))
 
 
 def cut_header(data: bytes, entries: list[tuple[str, int]], header_keys: frozenset[str]) -> bytes:
@@ -83,15 +169,38 @@ def cut_header(data: bytes, entries: list[tuple[str, int]], header_keys: frozens
     return bytes([0xA0 | len(parts)]) + b"".join(parts)  # < 24 entries: a one-byte map head
 
 
-class RecipientRecords(list):
-    """A recipients list read by `_Reader.recipient_list`'s bulk path: a list of maps like
-    any other, plus the promise the schema check may rely on — every entry is exactly
-    ``{enc: bytes, kid: str, wck: bytes}`` and all have the same sizes — and the fields as
-    columns (``kids``, ``encs``, ``wcks``) so they can be checked without a loop per entry."""
+class RecipientRecords(Sequence):
+    """A recipients list read by a bulk path (`_Reader.recipient_list`, `_read_common`):
+    a sequence of maps like any other (equal to the list of them), plus the promise the
+    schema check may rely on — every entry is exactly ``{enc: bytes, kid: str, wck: bytes}``
+    and all have the same sizes — and the fields as columns (``kids``, ``encs``, ``wcks``)
+    so they can be checked without a loop per entry. The maps themselves are made only if
+    asked for: the schema check needs the columns alone."""
+
+    __slots__ = ("kids", "encs", "wcks", "_maps")
 
     def __init__(self, kids: list[str], encs: list[bytes], wcks: list[bytes]) -> None:
-        super().__init__([{"enc": e, "kid": k, "wck": w} for e, k, w in zip(encs, kids, wcks)])
         self.kids, self.encs, self.wcks = kids, encs, wcks
+        self._maps: list[dict[str, Any]] | None = None
+
+    def _entries(self) -> list[dict[str, Any]]:
+        if self._maps is None:
+            self._maps = [{"enc": e, "kid": k, "wck": w} for e, k, w in zip(self.encs, self.kids, self.wcks)]
+        return self._maps
+
+    def __getitem__(self, index):
+        return self._entries()[index]
+
+    def __len__(self) -> int:
+        return len(self.kids)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RecipientRecords):
+            other = other._entries()
+        return isinstance(other, list) and self._entries() == other
+
+    def __repr__(self) -> str:
+        return repr(self._entries())
 
 
 class _Reader:

@@ -309,7 +309,7 @@ def _check_schema(value: dict[str, Any], limits: Limits, suites: dict[str, Any])
 
 
 def _check_recipients(items: Any, n_enc: int, limits: Limits) -> tuple[Recipient, ...]:
-    if not isinstance(items, list) or not items:
+    if not isinstance(items, (list, RecipientRecords)) or not items:
         raise EnvelopeError(ErrorCode.MALFORMED, "recipients must be a non-empty list")
     if len(items) > limits.max_recipients:
         raise EnvelopeError(ErrorCode.TOO_MANY_RECIPIENTS,
