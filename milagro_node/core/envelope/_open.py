@@ -39,10 +39,11 @@ import functools
 from collections.abc import Callable
 
 import attrs
-from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from milagro_node.core import ed25519
 from milagro_node.core.ipld import cid_for
 from milagro_node.secret_memory import constant_time_equal
 
@@ -126,12 +127,10 @@ def verify_envelope(
     public_key = resolve_sender(header.sender)
     if public_key is None:
         raise EnvelopeError(ErrorCode.UNKNOWN_SENDER, "the sender's identity is not known")
-    if not isinstance(public_key, Ed25519PublicKey):
-        public_key = Ed25519PublicKey.from_public_bytes(public_key)
-    try:
-        public_key.verify(parsed.sig, to_be_signed(parsed.header_bytes, parsed.payload))
-    except InvalidSignature:
-        raise EnvelopeError(ErrorCode.BAD_SIGNATURE, "the sender's signature does not verify") from None
+    if isinstance(public_key, Ed25519PublicKey):
+        public_key = public_key.public_bytes_raw()
+    if not ed25519.verify(public_key, parsed.sig, to_be_signed(parsed.header_bytes, parsed.payload)):
+        raise EnvelopeError(ErrorCode.BAD_SIGNATURE, "the sender's signature does not verify")
 
     if now < header.created - limits.clock_skew:
         raise EnvelopeError(ErrorCode.NOT_YET_VALID, f"created {header.created - now} s in the future")

@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import attrs
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from milagro_node.core import ed25519
 
 from ._errors import EnvelopeError, ErrorCode
 from ._format import (
@@ -61,11 +61,8 @@ class SealDraft:
         signature = bytes(signature)
         if len(signature) != SIG_SIZE:
             raise EnvelopeError(ErrorCode.MALFORMED, f"an Ed25519 signature is {SIG_SIZE} bytes")
-        if verify_with is not None:
-            try:
-                Ed25519PublicKey.from_public_bytes(verify_with).verify(signature, self.to_be_signed)
-            except InvalidSignature:
-                raise EnvelopeError(ErrorCode.BAD_SIGNATURE, "the signature does not verify") from None
+        if verify_with is not None and not ed25519.verify(verify_with, signature, self.to_be_signed):
+            raise EnvelopeError(ErrorCode.BAD_SIGNATURE, "the signature does not verify")
         data = encode_envelope(self.header, self.payload, signature, self._entries)
         if len(data) > self.limits.max_envelope_bytes:
             raise EnvelopeError(ErrorCode.TOO_LARGE,

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import hashlib
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import mlkem
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from milagro_node.core import ed25519
 
 __all__ = [
     "ED25519_KEY_SIZE",
@@ -54,12 +54,8 @@ def hex_repr(value: bytes | None) -> str:
 
 
 def signature_valid(public_key: bytes, signature: bytes, message: bytes) -> bool:
-    """Ed25519 verification (OpenSSL: rejects S >= L and non-canonical R)."""
-    try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+    """Ed25519 verification, by the node's one rule (`milagro_node.core.ed25519`)."""
+    return ed25519.verify(public_key, signature, message)
 
 
 def ed25519_key_problem(key: bytes) -> str | None:
