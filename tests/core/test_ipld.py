@@ -4,11 +4,13 @@ Rejection cases use hand-built CBOR bytes, so they do not depend on our encoder.
 Byte-for-byte agreement with npm `@ipld/dag-cbor` + `multiformats` is in test_ipld_npm_interop.py.
 """
 
+import dag_cbor
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from multiformats import CID, multihash
 
+from milagro_node.core import ipld
 from milagro_node.core.ipld import (
     MAX_DEPTH,
     IpldError,
@@ -296,6 +298,40 @@ def test_round_trip_property(value):
     data = encode(value)
     assert decode(data) == value
     assert encode(decode(data)) == data
+
+
+plain_values = st.recursive(
+    leaves.filter(lambda leaf: not isinstance(leaf, CID)),
+    lambda children: st.lists(children, max_size=8) | st.dictionaries(st.text(), children, max_size=8),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(plain_values, st.data())
+def test_plain_codec_agrees_with_dag_cbor(value, data):
+    """Values without links take the plain codec: the same bytes as `dag_cbor` and, for the
+    blocks they make and mutations of them, the same value or the same refusal."""
+    block = encode(value)
+    assert block == dag_cbor.encode(value)
+    assert decode(block) == dag_cbor.decode(block) == value
+    mutated = bytearray(block)
+    i = data.draw(st.integers(0, max(len(mutated) - 1, 0)))
+    if mutated:
+        mutated[i] ^= data.draw(st.integers(1, 255))
+    try:
+        ipld._check_canonical(bytes(mutated))
+    except IpldError:
+        return
+    try:
+        reference = ipld._decode_by_dag_cbor(bytes(mutated))
+    except IpldError:
+        reference = None
+    try:
+        plain = ipld._decode_plain(bytes(mutated))
+    except ipld._NotPlain:
+        return  # dag_cbor's to read: a tag, or invalid UTF-8
+    assert plain == reference
 
 
 @settings(max_examples=500, deadline=None)

@@ -36,6 +36,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from milagro_node.core.ipld import canonical_keys, cbor_head
+
 from ._errors import EnvelopeError, ErrorCode
 
 try:
@@ -378,9 +380,9 @@ def _record_pattern(enc_size: int, kid_size: int, wck_size: int) -> re.Pattern:
     """Canonical recipient entries with contents of these sizes: heads in their one
     (shortest) form, any contents, kid in ASCII. Cached: a sender uses one layout."""
     return re.compile(
-        re.escape(b"\xa3cenc" + _head(2, enc_size)) + b"(.{%d})" % enc_size
-        + re.escape(b"ckid" + _head(3, kid_size)) + b"([\x00-\x7f]{%d})" % kid_size
-        + re.escape(b"cwck" + _head(2, wck_size)) + b"(.{%d})" % wck_size,
+        re.escape(b"\xa3cenc" + cbor_head(2, enc_size)) + b"(.{%d})" % enc_size
+        + re.escape(b"ckid" + cbor_head(3, kid_size)) + b"([\x00-\x7f]{%d})" % kid_size
+        + re.escape(b"cwck" + cbor_head(2, wck_size)) + b"(.{%d})" % wck_size,
         re.DOTALL,
     )
 
@@ -425,9 +427,9 @@ def join_map(entries: dict[str, list[bytes]]) -> bytes:
     associated data) and the whole envelope; the payload is copied once, by the join.
     """
     keys = _canonical_order(entries)
-    parts = [_head(5, len(keys))]
+    parts = [cbor_head(5, len(keys))]
     for raw, key in keys:
-        parts.append(_head(3, len(raw)))
+        parts.append(cbor_head(3, len(raw)))
         parts.append(raw)
         parts.extend(entries[key])
     return b"".join(parts)
@@ -444,50 +446,29 @@ def _canonical_order(mapping: dict) -> tuple[tuple[bytes, str], ...]:
     keys = tuple(mapping)
     if not set(map(type, keys)) <= {str}:
         raise TypeError("map keys must be str")
-    return _sorted_keys(keys)
-
-
-@functools.lru_cache(maxsize=256)
-def _sorted_keys(keys: tuple[str, ...]) -> tuple[tuple[bytes, str], ...]:
-    # Cached by the keys as given: an envelope's maps come with a handful of key sets
-    # (header, envelope, recipient entry) and sorting them cost more than writing them.
-    ordered = sorted((key.encode("utf-8"), key) for key in keys)
-    ordered.sort(key=lambda pair: len(pair[0]))  # stable: shorter first, then bytewise
-    return tuple(ordered)
-
-
-@functools.lru_cache(maxsize=1024)
-def _head(major: int, arg: int) -> bytes:
-    # Cached: a header repeats the same few heads (key and field lengths, sizes of one
-    # suite), and the cache hit is a C call where this body is a Python loop.
-    if arg < 24:
-        return bytes([major << 5 | arg])
-    for info, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
-        if arg < 1 << (8 * size):
-            return bytes([major << 5 | info]) + arg.to_bytes(size, "big")
-    raise ValueError("integer too large for CBOR")
+    return canonical_keys(keys)
 
 
 def _write(parts: list[bytes], value: Any) -> None:
     kind = type(value)
     if kind is int:
-        parts.append(_head(0, value) if value >= 0 else _head(1, -1 - value))
+        parts.append(cbor_head(0, value) if value >= 0 else cbor_head(1, -1 - value))
     elif kind is bytes or kind is memoryview or kind is bytearray:
-        parts.append(_head(2, len(value)))
+        parts.append(cbor_head(2, len(value)))
         parts.append(value)
     elif kind is str:
         raw = value.encode("utf-8")
-        parts.append(_head(3, len(raw)))
+        parts.append(cbor_head(3, len(raw)))
         parts.append(raw)
     elif kind is list or kind is tuple:
-        parts.append(_head(4, len(value)))
+        parts.append(cbor_head(4, len(value)))
         for item in value:
             _write(parts, item)
     elif kind is dict:
         keys = _canonical_order(value)
-        parts.append(_head(5, len(keys)))
+        parts.append(cbor_head(5, len(keys)))
         for raw, key in keys:
-            parts.append(_head(3, len(raw)))
+            parts.append(cbor_head(3, len(raw)))
             parts.append(raw)
             _write(parts, value[key])
     else:
