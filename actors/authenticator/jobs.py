@@ -19,7 +19,7 @@ import time
 from milagro_node.adapters.pairing import G2
 from milagro_node.core import mpin
 
-__all__ = ["TYPO_DIGITS", "check_proof", "lower_priority", "proof_is_typo", "warm"]
+__all__ = ["TYPO_DIGITS", "check_proof", "check_proofs", "lower_priority", "proof_is_typo", "warm"]
 
 #: The PIN length the typo search assumes (the server never learns a user's PIN length):
 #: 4 digits → 120 candidates, at most ~0.1 s of one worker. A longer PIN's slip in its last
@@ -52,6 +52,12 @@ def check_proof(ss: bytes, identity: bytes, u: bytes, ut: bytes | None, y: int, 
     except mpin.MpinError as exc:
         return str(exc.code), exc.message
     return None if ok else (str(mpin.MpinErrorCode.BAD_PROOF), "the proof does not verify")
+
+
+def check_proofs(checks: list[tuple[bytes, bytes, bytes, bytes | None, int, bytes, int | None]]
+                 ) -> list[tuple[str, str] | None]:
+    """`check_proof` of each ``(ss, identity, u, ut, y, v, day)``: the pool's batches."""
+    return [check_proof(*check) for check in checks]
 
 
 def proof_is_typo(ss: bytes, identity: bytes, u: bytes, ut: bytes | None, y: int, v: bytes,

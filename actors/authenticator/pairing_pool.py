@@ -2,9 +2,12 @@
 
 Part of the authenticator actor. Two pools:
 
-- **checks**: ``workers`` processes (``[mfa] workers``) for the login's pairing check;
-  a `trio.CapacityLimiter` of as many tokens keeps one job per process, and the actor
-  serves requests concurrently, so that many logins are checked at once;
+- **checks**: ``workers`` processes (``[mfa] workers``) for the login's pairing check.
+  Logins queue their checks; one dispatcher task per process takes what is queued (up to
+  `MAX_BATCH`) and runs it as one job. An idle worker gets a lone check at once, so a login
+  waits for nothing; under load, checks that queued while the workers were busy share one
+  pickle, one pipe round trip and one wake-up of a process, which on two cores cost the
+  trio loop as much as the rest of a login's handling;
 - **typo**: one process at a lower priority (``nice 10``) for `jobs.proof_is_typo` after a
   failure. It is best effort: when it is busy the search is skipped (``typo`` is null in the
   audit), so a flood of wrong PINs cannot take checks away from real logins.
@@ -15,9 +18,10 @@ pipes, they exit, and what is left after `GRACE_S` is killed. Jobs are not kille
 cancellation (a check takes about a millisecond, a typo search at most ~0.1 s), so a
 cancelled request does not cost a process respawn.
 
-A worker that dies (killed, out of memory) fails only the job it was running: the check
-answers ``mfa-worker-failed`` (the login may be retried; nothing was counted), the typo
-search counts as skipped, and trio_parallel starts a fresh process for the next job.
+A worker that dies (killed, out of memory) fails only the job it was running: its checks
+answer ``mfa-worker-failed`` (the logins may be retried; nothing was counted), the typo
+search counts as skipped, and trio_parallel starts a fresh process for the next job. A
+login cancelled before its check was taken is skipped; once taken, its result is dropped.
 """
 
 from __future__ import annotations
@@ -25,16 +29,29 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import attrs
 import trio
 import trio_parallel
 
 from ..mailbox import ActorError
 from . import jobs
 
-__all__ = ["GRACE_S", "PairingPool"]
+__all__ = ["GRACE_S", "MAX_BATCH", "PairingPool"]
 
 GRACE_S = 2.0
+MAX_BATCH = 8  # checks per job: ~8 ms of one worker, the most one login may wait behind others
+
+
+@attrs.define(eq=False)
+class _Check:
+    """One login's check, queued for a dispatcher."""
+
+    args: tuple[Any, ...]
+    done: trio.Event = attrs.Factory(trio.Event)
+    outcome: Any = None  # jobs.check_proof's result, or the exception to raise
+    abandoned: bool = False  # its login was cancelled before a dispatcher took it
 
 
 class PairingPool:
@@ -42,9 +59,11 @@ class PairingPool:
         self._checks, self._typo = checks, typo
         self.workers = workers
         self._check_slots = trio.CapacityLimiter(workers)
+        self._queue_in, self._queue = trio.open_memory_channel[_Check](math.inf)
         self._typo_busy = trio.CapacityLimiter(1)
         self._typo_slot = trio.CapacityLimiter(1)
         self.checked = 0
+        self.check_jobs = 0  # jobs the checks took: fewer than checks when they were batched
         self.typo_skipped = 0
         self.broken = 0
         self.pids: set[int] = set()  # every worker a warm-up job has run in
@@ -56,8 +75,15 @@ class PairingPool:
             trio_parallel.open_worker_context(idle_timeout=math.inf, grace_period=GRACE_S) as checks,
             trio_parallel.open_worker_context(idle_timeout=math.inf, grace_period=GRACE_S,
                                               init=jobs.lower_priority) as typo,
+            trio.open_nursery() as nursery,
         ):
-            yield cls(checks, typo, workers)
+            pool = cls(checks, typo, workers)
+            for _ in range(workers):
+                nursery.start_soon(pool._dispatch)
+            try:
+                yield pool
+            finally:
+                nursery.cancel_scope.cancel()
 
     async def warm(self, ss: bytes | None = None) -> list[int]:
         """Start every worker (or make each decode a new SS); return the pids seen so far."""
@@ -76,14 +102,44 @@ class PairingPool:
     async def check(self, ss: bytes, identity: bytes, u: bytes, ut: bytes | None, y: int, v: bytes,
                     day: int | None) -> tuple[str, str] | None:
         """`jobs.check_proof` in a worker: None if accepted, else (code, message)."""
+        check = _Check((ss, identity, u, ut, y, v, day))
+        self._queue_in.send_nowait(check)
         try:
-            outcome = await self._checks.run_sync(jobs.check_proof, ss, identity, u, ut, y, v, day,
-                                                  limiter=self._check_slots)
-        except trio_parallel.BrokenWorkerError:
-            self.broken += 1
-            raise ActorError("mfa-worker-failed", "the worker process checking this login died; try again") from None
-        self.checked += 1
-        return outcome
+            await check.done.wait()
+        except BaseException:
+            check.abandoned = True
+            raise
+        if isinstance(check.outcome, BaseException):
+            raise check.outcome
+        return check.outcome
+
+    async def _dispatch(self) -> None:
+        """Run what is queued, up to MAX_BATCH checks a job, in one worker at a time."""
+        async for first in self._queue:
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._queue.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            batch = [check for check in batch if not check.abandoned]
+            if not batch:
+                continue
+            try:
+                outcomes = await self._checks.run_sync(jobs.check_proofs, [c.args for c in batch],
+                                                       limiter=self._check_slots)
+            except trio_parallel.BrokenWorkerError:
+                self.broken += 1
+                failed = ActorError("mfa-worker-failed", "the worker process checking this login died; try again")
+                outcomes = [failed] * len(batch)
+            except Exception as exc:  # a bug in the job: each of its logins fails with it
+                outcomes = [exc] * len(batch)
+            else:
+                self.checked += len(batch)
+                self.check_jobs += 1
+            for check, outcome in zip(batch, outcomes):
+                check.outcome = outcome
+                check.done.set()
 
     async def is_typo(self, ss: bytes, identity: bytes, u: bytes, ut: bytes | None, y: int, v: bytes,
                       day: int | None) -> bool | None:

@@ -217,6 +217,30 @@ def test_check_proof_accepts_the_right_pin_and_tells_why_not(enrolled):
     assert ss in jobs._SERVER_SECRETS
 
 
+async def test_checks_queued_while_workers_are_busy_share_jobs(enrolled):
+    s, token, ss = enrolled
+    pins = [PIN, 1235, PIN, 9876] * 5
+    attempts = [_attempt(s, token, pin) for pin in pins]
+    async with PairingPool.open(2) as pool:
+        await pool.warm(ss)
+        results: dict[int, object] = {}
+
+        async def login(i):
+            results[i] = await pool.check(ss, ID, *attempts[i], None)
+
+        async with trio.open_nursery() as nursery:
+            for i in range(len(pins)):
+                nursery.start_soon(login, i)
+        assert [results[i] is None for i in range(len(pins))] == [pin == PIN for pin in pins]
+        assert pool.checked == len(pins) and pool.check_jobs < len(pins)
+
+        # A login cancelled while its check waits in the queue is skipped; the rest are answered.
+        with trio.move_on_after(0):
+            await pool.check(ss, ID, *attempts[0], None)
+        assert await pool.check(ss, ID, *attempts[0], None) is None
+        assert pool.checked == len(pins) + 1
+
+
 def test_typo_search_tells_a_slip_from_a_guess(enrolled):
     s, token, ss = enrolled
     u, ut, y, v = _attempt(s, token, 1243)  # two neighbours swapped
