@@ -13,7 +13,10 @@ and costs its forwarder peer score. In order:
     replay      (sender, id) not seen before; remembered now         replayed
                 (a direct delivery is checked but not remembered: it is the
                 sender's re-send of its own gossip, whose copy may still be on
-                its way and must not count against the peer that forwards it)
+                its way and must not count against the peer that forwards it;
+                and a direct delivery of the very envelope, by CID, that passed
+                gossip validation here is taken: its gossip copy was lost before
+                it was kept, and refusing it would lose the envelope for good)
 
 Passing messages are kept briefly (by CID) for the subscription reader, so nothing is
 verified twice. Counters by reason and by peer feed ``peers.list`` and the console.
@@ -118,10 +121,15 @@ class Inbound:
             verified = verify_envelope(data, resolve_sender=lambda _: sign_key, now=now)
         except EnvelopeError as exc:
             raise Rejected(str(exc.code), exc.message) from None
-        if self.replay.is_replay(header.sender, header.id, verified.until, now):
+        seen = self.replay.is_replay(header.sender, header.id, verified.until, now)
+        # A direct re-delivery of the very envelope that passed gossip validation but was lost
+        # before the router kept it (a library queue overflowed); the router has already
+        # checked that its inbox does not hold it.
+        redelivered = not remember and self.replay.cid_of(header.sender, header.id) == verified.cid
+        if seen and not redelivered:
             raise Rejected("replayed", "this envelope id was already seen")
         if remember:
-            self.replay.remember(header.sender, header.id, verified.until, now)
+            self.replay.remember(header.sender, header.id, verified.until, now, verified.cid)
             self.replay_dirty = True
         return verified
 

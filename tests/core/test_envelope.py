@@ -248,6 +248,23 @@ def test_replay_cache_snapshot_restore():
     assert len(restored) == 1 and restored.is_replay("s", b"a" * 16, 500, now=100)
 
 
+def test_replay_cache_remembers_which_envelope():
+    cache = ReplayCache(max_entries=2)
+    cache.remember("s", b"a" * 16, until=500, now=0, cid="bafy-a")
+    cache.remember("s", b"a" * 16, until=600, now=0, cid="bafy-other")  # the first one stays
+    cache.remember("s", b"b" * 16, until=50, now=0)
+    assert cache.cid_of("s", b"a" * 16) == "bafy-a" and cache.cid_of("s", b"b" * 16) is None
+    restored = ReplayCache.restore(cache.snapshot(), now=10)
+    assert restored.cid_of("s", b"a" * 16) == "bafy-a" and restored.is_replay("s", b"b" * 16, 50, now=10)
+    # Snapshots from before CIDs were kept (three fields an entry) still restore.
+    old = {"max_entries": 2, "floor": -1, "entries": [["s", b"c" * 16, 500]]}
+    assert ReplayCache.restore(old, now=10).is_replay("s", b"c" * 16, 500, now=10)
+    # An evicted entry forgets its CID with it.
+    cache.remember("s", b"d" * 16, until=700, now=60, cid="bafy-d")
+    cache.remember("s", b"e" * 16, until=800, now=60)
+    assert cache.cid_of("s", b"a" * 16) is None and cache.cid_of("s", b"d" * 16) == "bafy-d"
+
+
 # --- keys and secrets ----------------------------------------------------------------------------
 
 

@@ -7,6 +7,11 @@ An entry is kept until ``until`` = the envelope's ``expires`` plus the clock-ske
 after that the opener refuses the envelope as expired anyway, so forgetting it is safe.
 Entries are keyed by sender *and* id, so no sender can burn another sender's ids.
 
+An entry may also name the envelope (its CID) that was remembered. A node that remembers an
+id when gossip validation passes, and then loses the envelope before keeping it (a library
+queue that overflowed), can tell a re-delivery of those very bytes (`cid_of` matches: keep
+it) from a replay or a second envelope under the same id (refuse it).
+
 Bounded: at ``max_entries`` the cache first drops expired entries; if it is still full it
 drops the entry that expires soonest and raises a *floor* to that entry's ``until``. From
 then on any envelope whose ``until`` is at or below the floor is reported as a replay:
@@ -28,6 +33,7 @@ class ReplayCache:
             raise ValueError("max_entries must be >= 1")
         self.max_entries = max_entries
         self._until: dict[tuple[str, bytes], int] = {}
+        self._cids: dict[tuple[str, bytes], str] = {}  # the envelope remembered, when given
         self._heap: list[tuple[int, str, bytes]] = []  # (until, sender, id): soonest first
         self._floor = -1
 
@@ -46,9 +52,15 @@ class ReplayCache:
         seen = self._until.get((sender, envelope_id))
         return seen is not None and seen > now
 
-    def remember(self, sender: str, envelope_id: bytes, until: int, now: int) -> None:
-        """Record an opened envelope until ``until``."""
+    def cid_of(self, sender: str, envelope_id: bytes) -> str | None:
+        """The CID remembered with (sender, id), if one was given and the entry is kept."""
+        return self._cids.get((sender, envelope_id))
+
+    def remember(self, sender: str, envelope_id: bytes, until: int, now: int, cid: str | None = None) -> None:
+        """Record an opened envelope (and, if given, its CID) until ``until``."""
         key = (sender, envelope_id)
+        if cid is not None and key not in self._cids:
+            self._cids[key] = cid
         known = self._until.get(key)
         if known is not None and known >= until:
             return
@@ -73,6 +85,7 @@ class ReplayCache:
         if self._until.get(key) != until:
             return False
         del self._until[key]
+        self._cids.pop(key, None)
         return True
 
     def snapshot(self) -> dict:
@@ -80,15 +93,16 @@ class ReplayCache:
         return {
             "max_entries": self.max_entries,
             "floor": self._floor,
-            "entries": [[sender, envelope_id, until]
-                        for (sender, envelope_id), until in self._until.items()],
+            "entries": [[*key, until] + ([self._cids[key]] if key in self._cids else [])
+                        for key, until in self._until.items()],
         }
 
     @classmethod
     def restore(cls, state: dict, now: int) -> ReplayCache:
+        """The cache `snapshot` saved (entries without a CID, as older snapshots have, too)."""
         cache = cls(state["max_entries"])
         cache._floor = state["floor"]
-        for sender, envelope_id, until in state["entries"]:
+        for sender, envelope_id, until, *cid in state["entries"]:
             if until > now:
-                cache.remember(sender, bytes(envelope_id), until, now)
+                cache.remember(sender, bytes(envelope_id), until, now, cid[0] if cid else None)
         return cache
