@@ -337,19 +337,20 @@ class _NotPlain(Exception):
     """The value or block is not for the plain writer or reader."""
 
 
-@functools.lru_cache(maxsize=1024)
-def cbor_head(major: int, arg: int) -> bytes:
-    """The shortest CBOR head of ``major`` with argument ``arg`` (< 2**64).
-
-    Cached: documents repeat the same few heads (key and field lengths), and a cache hit is
-    a C call where this body is a Python loop.
-    """
+def _head(major: int, arg: int) -> bytes:
+    """The shortest CBOR head of ``major`` with argument ``arg`` (< 2**64)."""
     if arg < 24:
         return bytes([major << 5 | arg])
     for info, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
         if arg < 1 << (8 * size):
             return bytes([major << 5 | info]) + arg.to_bytes(size, "big")
     raise ValueError("integer too large for CBOR")
+
+
+# Cached: documents repeat the same few heads (key and field lengths), and a cache hit is a
+# C call where `_head` is a Python loop. Only for lengths and public integers: an integer
+# *value* may be secret, and the cache would keep it for the life of the process.
+cbor_head = functools.lru_cache(maxsize=1024)(_head)
 
 
 @functools.lru_cache(maxsize=256)
@@ -385,7 +386,7 @@ def _write_plain(parts: list[bytes], value: Any, depth: int) -> None:
     elif kind is int:
         if not -_INT_LIMIT <= value < _INT_LIMIT:
             raise _NotPlain
-        parts.append(cbor_head(0, value) if value >= 0 else cbor_head(1, -1 - value))
+        parts.append(_head(0, value) if value >= 0 else _head(1, -1 - value))  # not cached
     elif kind is bytes:
         parts.append(cbor_head(2, len(value)))
         parts.append(value)

@@ -452,6 +452,7 @@ def _canonical_order(mapping: dict) -> tuple[tuple[bytes, str], ...]:
 def _write(parts: list[bytes], value: Any) -> None:
     kind = type(value)
     if kind is int:
+        # Cached heads: an envelope's integers are its public header fields.
         parts.append(cbor_head(0, value) if value >= 0 else cbor_head(1, -1 - value))
     elif kind is bytes or kind is memoryview or kind is bytearray:
         parts.append(cbor_head(2, len(value)))
