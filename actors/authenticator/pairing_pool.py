@@ -48,7 +48,7 @@ MAX_BATCH = 8  # checks per job: ~8 ms of one worker, the most one login may wai
 class _Check:
     """One login's check, queued for a dispatcher."""
 
-    args: tuple[Any, ...]
+    args: tuple[Any, ...] = attrs.field(repr=False)  # starts with the server secret SS
     done: trio.Event = attrs.Factory(trio.Event)
     outcome: Any = None  # jobs.check_proof's result, or the exception to raise
     abandoned: bool = False  # its login was cancelled before a dispatcher took it
