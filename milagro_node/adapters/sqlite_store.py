@@ -27,9 +27,10 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-import dag_cbor
 
-from milagro_node.core.audit import GENESIS, AuditEntry, AuditVerdict, chain_entry, verify_chain
+from milagro_node.core.audit import (
+    GENESIS, AuditEntry, AuditVerdict, chain_entry, decode_detail, encode_detail, verify_chain,
+)
 from milagro_node.core.ipld import cid_for, normalize_cid, verify_cid
 
 __all__ = ["MIGRATIONS", "Store", "StoreError"]
@@ -368,7 +369,7 @@ class Store:
             conn.execute(
                 f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (entry.seq, entry.time, entry.actor, entry.action,
-                 dag_cbor.encode(entry.detail), entry.prev_hash, entry.hash),
+                 encode_detail(entry.detail), entry.prev_hash, entry.hash),
             )
             conn.execute(
                 "INSERT INTO kv (namespace, key, value) VALUES (?, ?, ?) "
@@ -413,8 +414,8 @@ class Store:
 def _entry_from_row(row: tuple[Any, ...]) -> AuditEntry:
     seq, when, actor, action, detail, prev_hash, digest = row
     try:
-        decoded = dag_cbor.decode(detail)
-    except Exception as exc:  # dag_cbor raises several error types for bad input
+        decoded = decode_detail(detail)
+    except ValueError as exc:
         raise StoreError(f"audit entry {seq} has an undecodable detail: {exc}") from exc
     return AuditEntry(seq, when, actor, action, decoded, prev_hash, digest)
 

@@ -4,9 +4,14 @@ import hashlib
 import struct
 
 import attrs
+import dag_cbor
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from milagro_node.core.audit import GENESIS, AuditEntry, chain_entry, entry_hash, verify_chain
+from milagro_node.core.audit import (
+    GENESIS, AuditEntry, chain_entry, decode_detail, encode_detail, entry_hash, verify_chain,
+)
 
 
 def make_chain(n: int) -> list[AuditEntry]:
@@ -38,6 +43,33 @@ def test_hash_is_sha256_of_canonical_dag_cbor():
     assert entry_hash(1, 1.5, "a", "b", {}, GENESIS) == expected
     entry = chain_entry(None, 1.5, "a", "b", {})
     assert (entry.seq, entry.prev_hash, entry.hash) == (1, GENESIS, expected)
+
+
+_leaves = (st.none() | st.booleans() | st.integers(-(2**64), 2**64 - 1) | st.text(max_size=30)
+           | st.binary(max_size=30) | st.floats(allow_nan=False, allow_infinity=False))
+_details = st.dictionaries(st.text(max_size=12), st.recursive(
+    _leaves, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12), max_size=6)
+
+
+@given(detail=_details, seq=st.integers(1, 2**40), time=st.floats(allow_nan=False, allow_infinity=False),
+       actor=st.text(max_size=20))
+def test_fast_codec_gives_dag_cbor_bytes_and_hashes(detail, seq, time, actor):
+    # The detail and the hashed map are written without dag_cbor when they hold no float;
+    # dag_cbor stays the definition of both.
+    assert encode_detail(detail) == dag_cbor.encode(detail)
+    assert decode_detail(dag_cbor.encode(detail)) == dag_cbor.decode(dag_cbor.encode(detail))
+    payload = {"seq": seq, "time": time, "actor": actor, "action": "act", "detail": detail,
+               "prev_hash": GENESIS}
+    reference = hashlib.sha256(dag_cbor.encode(payload)).hexdigest()
+    assert entry_hash(seq, time, actor, "act", detail, GENESIS) == reference
+
+
+@pytest.mark.parametrize("stored", [b"\xa1\x61x\xf9\x3c\x00", b"\xa1\x61x", b"\xa2\x61b\x01\x61a\x02", "text"])
+def test_undecodable_stored_detail_is_a_value_error(stored):
+    # A half-precision float, a truncated map, unordered keys, not bytes at all.
+    with pytest.raises(ValueError):
+        decode_detail(stored)
 
 
 def test_chain_links_and_verifies():
