@@ -8,6 +8,7 @@ from collections import Counter
 from typing import Any
 
 import attrs
+import outcome
 import trio
 
 from milagro_node.core import mpin, mpin_wire
@@ -43,6 +44,13 @@ METHOD_2PASS, METHOD_1PASS = "mpin-2pass", "mpin-1pass"
 class MfaInfo:
     """What a client needs before a login (the public ``mfa.info``). Reply: {"identity",
     "ready", "dtas", "have", "time_permits", "day", "time"}. Local to this actor and its API."""
+
+
+@attrs.define
+class _Signed:
+    """A login's assertion, signed while its proof is checked."""
+
+    statement: outcome.Outcome[mpin_wire.Statement] | None = None
 
 
 def _refusal(exc: mpin.MpinError | mpin_wire.WireError) -> ActorError:
@@ -343,7 +351,12 @@ class Authenticator:
 
     async def _check(self, user_id: str, u: bytes, ut: bytes | None, y: int, v: bytes, day: int | None,
                      remote: str, method: str, extra: dict[str, Any], on_success: Any = None) -> dict[str, Any]:
-        """The pairing check in a worker, the failure count, the assertion, the audit."""
+        """The pairing check in a worker, the failure count, the assertion, the audit.
+
+        The assertion is signed in the HSM while the worker checks the proof (the two
+        hops took turns, and the signature is half a login's latency at low load); it is
+        dropped unless the check passes, so a refused login never gets one.
+        """
         session = extra.get("session")
         more = {"session": session} if session else {}
         async with self._gate.attempt(user_id):
@@ -354,14 +367,21 @@ class Authenticator:
             if ss is None:
                 raise ActorError("mfa-not-ready", "this MFA node lost its server secret")
             identity = user_id.encode()
-            outcome = await self._pool.check(ss, identity, u, ut, y, v, day)
-            if outcome is not None:
-                code, message = outcome
+            assertion = _Signed()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._sign_assertion, assertion, user_id, {**extra, "method": method})
+                # Captured, so that its error leaves the nursery as itself, not in a group.
+                checked = await outcome.acapture(self._pool.check, ss, identity, u, ut, y, v, day)
+                if not isinstance(checked, outcome.Value) or checked.value is not None:
+                    nursery.cancel_scope.cancel()
+            refusal = checked.unwrap()
+            if refusal is not None:
+                code, message = refusal
                 if code != mpin.MpinErrorCode.BAD_PROOF:  # a bad V: refused, but not a PIN guess
                     raise await self._refuse(ActorError(code, message), user_id, remote, method, **more)
                 record = self._lockout.fail(user_id, time.time())
                 await self._store.kv_put(FAILURES_NS, user_key(user_id), record.to_json())  # before replying
-        if outcome is not None:
+        if refusal is not None:
             typo = await self._pool.is_typo(ss, identity, u, ut, y, v, day)
             if record.locked_until is not None:
                 error = self._locked_error(record)
@@ -374,11 +394,17 @@ class Authenticator:
             on_success()
         if self._lockout.succeed(user_id):
             await self._store.kv_delete(FAILURES_NS, user_key(user_id))
-        statement = await issue_statement(self._ctx, mpin_wire.ASSERTION, user_id, self._settings.assertion_seconds,
-                                          extra={**extra, "method": method})
+        statement = assertion.statement.unwrap()  # an HSM or keystore error fails the login here
         self._logins["ok"] += 1
         await self._audit("ok", user_id, remote, method, assertion=statement.cid, **more)
         return {"assertion": statement.data, "mfa": self._me.identity, "expires": statement.expires}
+
+    async def _sign_assertion(self, into: _Signed, user_id: str, extra: dict[str, Any]) -> None:
+        try:
+            into.statement = outcome.Value(await issue_statement(
+                self._ctx, mpin_wire.ASSERTION, user_id, self._settings.assertion_seconds, extra=extra))
+        except Exception as exc:  # kept for the login to raise, only if its check passes
+            into.statement = outcome.Error(exc)
 
     # -- admin and status ----------------------------------------------------------------
 
