@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from milagro_node.core import jsonrpc, mpin_wire
+from milagro_node.core.identity import IdentityState
 
 from .api_methods import ApiMethod, Session, b64, int_param, str_param
 from .context import ActorContext
@@ -24,9 +25,15 @@ DEFAULT_GRANT_TTL = 7 * 86400
 
 
 async def issue_statement(ctx: ActorContext, kind: str, subject: str, ttl: int,
-                          extra: dict[str, Any] | None = None) -> mpin_wire.Statement:
-    """A grant or an assertion by this node, signed with its current identity key."""
-    _, me = await ctx.ask("pki-resolver", OwnLog())
+                          extra: dict[str, Any] | None = None, *, me: IdentityState | None = None
+                          ) -> mpin_wire.Statement:
+    """A grant or an assertion by this node, signed with its current identity key.
+
+    ``me``: this node's identity state, if the caller keeps it (the node's own log does not
+    change while it runs: ``identity rotate`` refuses then); otherwise asked of the PKI resolver.
+    """
+    if me is None:
+        _, me = await ctx.ask("pki-resolver", OwnLog())
     draft = mpin_wire.prepare_statement(kind, issuer=me.identity, subject=subject, created=int(time.time()),
                                         ttl=ttl, extra=extra)
     return draft.finish(await KeystoreClient(ctx).sign(sign_key_id(me.seq), draft.to_be_signed))

@@ -77,7 +77,7 @@ class Authenticator:
         settings = getattr(ctx.settings, "mfa", None) or MfaSection()
         self._settings = settings
         roles = getattr(getattr(ctx.settings, "node", None), "roles", ("dta", "mfa", "custody"))
-        _, self._me = await ctx.ask("pki-resolver", OwnLog())  # kept: no log work per login
+        _, self._me = await ctx.ask("pki-resolver", OwnLog())  # kept: fixed while the node runs
         self._secret = ServerSecret(dta_set(self._federation.members, self._me.identity, roles))
         self._lockout = Lockout(settings.max_failures, settings.lockout_seconds)
         self._gate = AttemptGate(self._lockout.left)
@@ -401,8 +401,9 @@ class Authenticator:
 
     async def _sign_assertion(self, into: _Signed, user_id: str, extra: dict[str, Any]) -> None:
         try:
-            into.statement = outcome.Value(await issue_statement(
-                self._ctx, mpin_wire.ASSERTION, user_id, self._settings.assertion_seconds, extra=extra))
+            statement = await issue_statement(self._ctx, mpin_wire.ASSERTION, user_id,
+                                              self._settings.assertion_seconds, extra=extra, me=self._me)
+            into.statement = outcome.Value(statement)
         except Exception as exc:  # kept for the login to raise, only if its check passes
             into.statement = outcome.Error(exc)
 
