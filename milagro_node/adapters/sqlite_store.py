@@ -27,9 +27,8 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-
 from milagro_node.core.audit import (
-    GENESIS, AuditEntry, AuditVerdict, chain_entry, decode_detail, encode_detail, verify_chain,
+    GENESIS, AuditEntry, AuditVerdict, ChainTip, chain_entry, decode_detail, encode_detail, verify_chain,
 )
 from milagro_node.core.ipld import cid_for, normalize_cid, verify_cid
 
@@ -356,10 +355,8 @@ class Store:
         truncated or tampered tail cannot be papered over by new entries.
         """
         with self._transaction() as conn:
-            row = conn.execute(
-                f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
-            last = None if row is None else _entry_from_row(row)
+            row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            last = None if row is None else ChainTip(*row)
             head = _read_head(conn)
             if (last.hash if last else GENESIS) != head:
                 raise StoreError(

@@ -36,7 +36,7 @@ from dag_cbor.encoding import DAGCBOREncodingError
 from milagro_node.core import ipld
 
 __all__ = [
-    "GENESIS", "AuditEntry", "AuditVerdict", "chain_entry", "decode_detail", "encode_detail",
+    "GENESIS", "AuditEntry", "AuditVerdict", "ChainTip", "chain_entry", "decode_detail", "encode_detail",
     "entry_hash", "verify_chain",
 ]
 
@@ -51,6 +51,14 @@ class AuditEntry:
     action: str
     detail: dict[str, Any]
     prev_hash: str
+    hash: str
+
+
+@attrs.frozen
+class ChainTip:
+    """What the next entry links to: the last entry's seq and hash (its detail unread)."""
+
+    seq: int
     hash: str
 
 
@@ -112,7 +120,7 @@ def _digest(seq: int, time: float, actor: str, action: str, detail: bytes, prev_
 
 
 def chain_entry(
-    prev: AuditEntry | None, time: float, actor: str, action: str, detail: dict[str, Any]
+    prev: AuditEntry | ChainTip | None, time: float, actor: str, action: str, detail: dict[str, Any]
 ) -> AuditEntry:
     """Make the entry that follows ``prev`` (or the first entry if ``prev`` is None).
 
