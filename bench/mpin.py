@@ -26,8 +26,9 @@ table also lists, as an external anchor, Milagro crypto-c's BLS381 SERVER_2: 5.8
 
     .venv/bin/python bench/mpin.py [--rounds 3] [--burst 600] [--quick]
 
-Prints a table; writes bench/results/mpin.json. The node is stopped and its directory
-removed on exit.
+Prints a table and, for every timed round, the machine's steal and idle shares of CPU time
+(bench/machine.py: this VM's neighbours take up to a third of it at times); writes
+bench/results/mpin.json. The node is stopped and its directory removed on exit.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from milagro_node.api_client import connect  # noqa: E402
 from milagro_node.core import hpke, mpin  # noqa: E402
 from milagro_node.mpin_client import enroll, fetch_permit  # noqa: E402
 from milagro_node.runtime import devnet  # noqa: E402
+from machine import CpuShares, describe  # noqa: E402
 
 MILAGRO_C_SERVER_2_MS = 5.8
 RESULTS = ROOT / "bench" / "results" / "mpin.json"
@@ -216,19 +218,24 @@ async def run_node(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     try:
         await wait_ready(node)
         await throughput(node, await proofs(node, 50), args.connections)  # warm the workers
-        rates, latencies = [], []
+        rates, latencies, shares = [], [], {"throughput": [], "half_load": []}
         for _ in range(args.rounds):
-            rates.append(await throughput(node, await proofs(node, args.burst), args.connections))
+            requests = await proofs(node, args.burst)
+            with CpuShares() as phase:
+                rates.append(await throughput(node, requests, args.connections))
+            shares["throughput"].append(phase.result)
         half = statistics.median(rates) / 2
         for _ in range(args.rounds):
-            latencies += await paced_latencies(node, await proofs(node, args.count // args.rounds), half,
-                                               args.connections)
+            requests = await proofs(node, args.count // args.rounds)
+            with CpuShares() as phase:
+                latencies += await paced_latencies(node, requests, half, args.connections)
+            shares["half_load"].append(phase.result)
         issued = await issuance_rates(node, args.issue)
     finally:
         devnet.stop([process])
     return {"rates": rates, "rate": statistics.median(rates), "half_load_rate": half,
             "p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99),
-            "samples": len(latencies), **issued}
+            "samples": len(latencies), "machine": shares, **issued}
 
 
 def main() -> None:
@@ -242,14 +249,18 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.burst, args.count, args.issue = 1, 200, 200, 30
-    bare = [bare_rate(2.0) for _ in range(args.rounds)]
+    bare, bare_shares = [], []
+    for _ in range(args.rounds):
+        with CpuShares() as phase:
+            bare.append(bare_rate(2.0))
+        bare_shares.append(phase.result)
     bare2 = bare_rate_two_processes(2.0)
     with tempfile.TemporaryDirectory(prefix="milagro-bench-mpin-") as tmp:
         node = trio.run(run_node, args, Path(tmp))
     bare_rate_median = statistics.median(bare)
     result = {
         "bare_verify_per_s": bare_rate_median, "bare_verify_ms": 1000 / bare_rate_median,
-        "bare_verify_2proc_per_s": bare2, "node": node,
+        "bare_verify_2proc_per_s": bare2, "bare_machine": bare_shares, "node": node,
         "ratio_vs_bare": node["rate"] / bare_rate_median,
         "milagro_c_server_2_ms": MILAGRO_C_SERVER_2_MS,
         "targets": {"ratio_vs_bare": 0.7, "p99_ms_at_half_load": 10.0},
@@ -269,6 +280,9 @@ def main() -> None:
           f"p50 {node['p50_ms']:.2f} ms, p99 {node['p99_ms']:.2f} ms (target p99 <= 10 ms)")
     print(f"issuance per D-TA: {node['permits_per_s']:.0f} time permits/s, {node['enrolments_per_s']:.0f} "
           f"client shares (enrolments)/s")
+    print("machine (each round): bare " + "; ".join(map(describe, bare_shares)) + " | node throughput "
+          + "; ".join(map(describe, node["machine"]["throughput"])) + " | half load "
+          + "; ".join(map(describe, node["machine"]["half_load"])))
     print(f"wrote {RESULTS}")
 
 
