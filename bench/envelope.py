@@ -28,7 +28,8 @@ envelope / bare <= 1.3x.
 
     .venv/bin/python bench/envelope.py [--rounds 7] [--quick]
 
-Prints a table; writes bench/results/envelope.json.
+Prints a table and the machine's steal share of CPU time (bench/machine.py); writes
+bench/results/envelope.json (steal, idle and busy shares per case).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ from milagro_node.core.envelope import (
 )
 from milagro_node.core.ipld import cid_for
 from milagro_node.secret_memory import SecretBytes
+
+from machine import CpuShares  # bench/machine.py
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = {"1 KiB": 1 << 10, "64 KiB": 64 << 10, "1 MiB": 1 << 20}
@@ -224,10 +227,11 @@ def main() -> None:
     for suite in ("mx1", "mx2"):
         for label, size in sizes.items():
             for count in counts:
-                r = run_case(suite, size, count, sender, readers, args.rounds)
+                with CpuShares() as shares:
+                    r = run_case(suite, size, count, sender, readers, args.rounds)
                 row = {
                     "suite": suite, "payload": label, "payload_bytes": size, "recipients": count,
-                    "envelope_bytes": r["envelope_bytes"],
+                    "envelope_bytes": r["envelope_bytes"], "machine": shares.result,
                 }
                 for op in ("seal", "open"):
                     m = r[op]
@@ -247,6 +251,10 @@ def main() -> None:
     print(f"ratio = envelope / bare primitives (median of {args.rounds} rounds); keyobj: private keys "
           f"as key objects instead of SecretBytes. Target <= {TARGET}x: "
           f"{len(results) - len(over)}/{len(results)} cases meet it.")
+    steal = [r["machine"]["steal"] for r in results if r["machine"]]
+    if steal:
+        print(f"machine: steal {min(steal):.0%}..{max(steal):.0%} of CPU time per case "
+              f"(median {statistics.median(steal):.0%}); per case in the JSON")
     out = ROOT / "bench" / "results" / "envelope.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"benchmark": "envelope", "rounds": args.rounds, "target_ratio": TARGET,

@@ -39,8 +39,9 @@ Target (issue 5): envelope p50 latency <= 1.2x bare. Ratios are envelope / bare.
 
     .venv/bin/python bench/gossip.py [--nodes 3,5,10] [--rounds 3] [--quick]
 
-Prints a table; writes bench/results/gossip.json. Every process started is stopped (and
-the temporary directories removed) on exit, Ctrl-C or error.
+Prints a table and the machine's steal share of CPU time per case (bench/machine.py); writes
+bench/results/gossip.json. Every process started is stopped (and the temporary directories
+removed) on exit, Ctrl-C or error.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ sys.path.insert(0, str(ROOT))
 
 from milagro_node.api_client import NodeApi, connect  # noqa: E402
 from milagro_node.runtime import devnet  # noqa: E402
+from machine import CpuShares  # noqa: E402  (bench/machine.py)
 
 SIZES = {"1 KiB": 1 << 10, "64 KiB": 64 << 10}
 TARGET = 1.2
@@ -331,30 +333,31 @@ def run_nodes(n: int, args: argparse.Namespace, tmp: Path) -> list[dict[str, Any
             per_round = max(1, args.count // args.rounds)
             env_lat, bare_lat, send_ms, env_rate, bare_rate, accept_rate, lost = [], [], [], [], [], [], 0
             round_ratio, intervals = [], []
-            for r in range(args.rounds):
-                # Alternate which side goes first, so drift in outside load hits both alike.
-                sides = ("bare", "env") if r % 2 == 0 else ("env", "bare")
-                for side in sides:
-                    if side == "bare":
-                        bare_rate.append(bare.throughput(args.burst, size))
-                    else:
-                        rate, accepted = trio.run(net.throughput, args.burst, size, args.connections)
-                        env_rate.append(rate)
-                        accept_rate.append(accepted)
-                # Latency at a steady low rate: 1/--load of the slower side's burst capacity.
-                interval = max(args.interval, args.load / min(statistics.median(env_rate),
-                                                              statistics.median(bare_rate)))
-                intervals.append(interval)
-                for side in sides:
-                    if side == "bare":
-                        b = bare.latency(per_round, size, interval)
-                        bare_lat += b
-                    else:
-                        e, s, missing = trio.run(net.latency, per_round, size, interval)
-                        env_lat += e
-                        send_ms += s
-                        lost += missing
-                round_ratio.append(percentile(e, 0.5) / percentile(b, 0.5))
+            with CpuShares() as shares:
+                for r in range(args.rounds):
+                    # Alternate which side goes first, so drift in outside load hits both alike.
+                    sides = ("bare", "env") if r % 2 == 0 else ("env", "bare")
+                    for side in sides:
+                        if side == "bare":
+                            bare_rate.append(bare.throughput(args.burst, size))
+                        else:
+                            rate, accepted = trio.run(net.throughput, args.burst, size, args.connections)
+                            env_rate.append(rate)
+                            accept_rate.append(accepted)
+                    # Latency at a steady low rate: 1/--load of the slower side's burst capacity.
+                    interval = max(args.interval, args.load / min(statistics.median(env_rate),
+                                                                  statistics.median(bare_rate)))
+                    intervals.append(interval)
+                    for side in sides:
+                        if side == "bare":
+                            b = bare.latency(per_round, size, interval)
+                            bare_lat += b
+                        else:
+                            e, s, missing = trio.run(net.latency, per_round, size, interval)
+                            env_lat += e
+                            send_ms += s
+                            lost += missing
+                    round_ratio.append(percentile(e, 0.5) / percentile(b, 0.5))
             env_mem, bare_mem = net.memory(), bare.memory()
             row = {
                 "nodes": n, "payload": label, "payload_bytes": size,
@@ -374,6 +377,7 @@ def run_nodes(n: int, args: argparse.Namespace, tmp: Path) -> list[dict[str, Any
                 "peak_rss_mib": round(max(m[1] for m in env_mem) / 1024, 1),
                 "bare_rss_mib": round(statistics.median(m[0] for m in bare_mem) / 1024, 1),
                 "bare_peak_rss_mib": round(max(m[1] for m in bare_mem) / 1024, 1),
+                "machine": shares.result,
             }
             row["p50_ratio"] = round(row["p50_ms"] / row["bare_p50_ms"], 2)
             row["p99_ratio"] = round(row["p99_ms"] / row["bare_p99_ms"], 2)
@@ -430,6 +434,10 @@ def main() -> None:
           f"recipients, p50/p99 over {args.count} messages x recipients; send = envelope.send call p50 ms; "
           f"env/s and bare/s: burst of {args.burst} node-1 -> node-2, median of {args.rounds} rounds; "
           f"RSS median per process. Target p50 <= {TARGET}x: {len(met)}/{len(results)} cases meet it.")
+    steal = [r["machine"]["steal"] for r in results if r["machine"]]
+    if steal:
+        print(f"machine: steal {min(steal):.0%}..{max(steal):.0%} of CPU time per case (bench/machine.py; "
+              f"per case in the JSON)")
     out = ROOT / "bench" / "results" / "gossip.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"benchmark": "gossip", "target_ratio": TARGET, "rounds": args.rounds,
