@@ -27,7 +27,7 @@ table also lists, as an external anchor, Milagro crypto-c's BLS381 SERVER_2: 5.8
     .venv/bin/python bench/mpin.py [--rounds 3] [--burst 600] [--quick]
 
 Prints a table and, for every timed round, the machine's steal and idle shares of CPU time
-(bench/machine.py: this VM's neighbours take up to a third of it at times); writes
+(bench/machine.py: this VM's neighbours took up to 39% of it in a round); writes
 bench/results/mpin.json. The node is stopped and its directory removed on exit.
 """
 
