@@ -38,7 +38,7 @@ from milagro_node.core import jsonrpc
 from milagro_node.core.console_sessions import ConsoleSessions
 from milagro_node.core.ratelimit import TokenBucket
 
-from .api_methods import ApiMethod, Session, int_param
+from .api_methods import ApiMethod, Session, bool_param, int_param
 from .console_api import Console
 from .context import ActorContext
 from .http_front import FrontDoor, StaticFiles
@@ -242,7 +242,8 @@ async def _envelope_send(ctx: ActorContext, session: Session, params: dict[str, 
 
 
 async def _envelope_inbox(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
-    request = ReadInbox(int_param(params, "after", 0, 0, 1 << 62), int_param(params, "count", 50, 1, 500))
+    request = ReadInbox(int_param(params, "after", 0, 0, 1 << 62), int_param(params, "count", 50, 1, 500),
+                        bool_param(params, "payload", True))
     rows = await ctx.ask("envelope-router", request)
     for row in rows:
         if "payload" in row:

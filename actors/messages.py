@@ -363,11 +363,12 @@ class ListPeers:
 @attrs.frozen
 class ReadInbox:
     """Reply: up to `count` envelopes received for this node, newest last, after `after`
-    (a receive counter), opened again from the stored ciphertext: dicts with n, cid, sender,
-    kind, seq, received_ms, payload (bytes)."""
+    (a receive counter): dicts with n, cid, sender, kind, seq, received_ms and, with
+    `payloads`, payload (bytes, opened again from the stored ciphertext) or error."""
 
     after: int = 0
     count: int = 50
+    payloads: bool = True
 
 
 @attrs.frozen

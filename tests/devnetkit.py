@@ -79,15 +79,17 @@ async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float, wha
     raise AssertionError(f"{what}: not within {timeout:g}s (last: {last!r})")
 
 
-async def inbox(api: NodeApi) -> list[dict[str, Any]]:
-    """Every envelope in a node's inbox (paged through envelope.inbox)."""
+async def inbox(api: NodeApi, *, payloads: bool = True) -> list[dict[str, Any]]:
+    """Every envelope in a node's inbox (paged through envelope.inbox; pages of 100, each
+    opened by the node while a burst may still be arriving)."""
     rows: list[dict[str, Any]] = []
     while True:
-        page = await api.call("envelope.inbox", after=rows[-1]["n"] + 1 if rows else 0, count=500)
+        page = await api.call("envelope.inbox", after=rows[-1]["n"] + 1 if rows else 0, count=100,
+                              payload=payloads)
         rows += page
-        if len(page) < 500:
+        if len(page) < 100:
             return rows
 
 
 async def inbox_cids(api: NodeApi) -> set[str]:
-    return {row["cid"] for row in await inbox(api)}
+    return {row["cid"] for row in await inbox(api, payloads=False)}

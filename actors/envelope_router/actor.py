@@ -151,8 +151,8 @@ class EnvelopeRouter:
                 return await self._fetch_log(peer_id, identity)
             case ListPeers():
                 return self._peers()
-            case ReadInbox(after, count):
-                return await self._read_inbox(after, count)
+            case ReadInbox(after, count, payloads):
+                return await self._read_inbox(after, count, payloads)
             case RouterCounters():
                 return self.counters()
             case SubscribeKinds(prefixes, actor):
@@ -188,10 +188,10 @@ class EnvelopeRouter:
                                    blocks=((data, "dag-cbor"),))
         self._inbound.replay.remember(self._me.identity, draft.header.id, now + ttl + 300, now)
         self._sent_count += 1
-        if len(data) <= self._gossip.max_message_bytes:
-            await self._host.publish(self._topic, data)
-        else:
+        if len(data) > self._gossip.max_message_bytes:
             entry.next_try = 0.0  # too large for gossip: deliver directly right away
+        elif await self._host.publish(self._topic, data) & {s.peer_id for s in states}:
+            entry.next_try = 0.0  # gossip dropped it for a stalled recipient: deliver directly
         return {"cid": cid, "seq": seq, "bytes": len(data), "recipients": list(entry.to)}
 
     async def _publish_public(self, kind: str, body: bytes, ttl: int) -> str:
@@ -431,18 +431,24 @@ class EnvelopeRouter:
                          "accepted": counters.accepted, "rejected": counters.rejected})
         return rows
 
-    async def _read_inbox(self, after: int, count: int) -> list[dict[str, Any]]:
-        items = [(int(key), ipld.decode(value)) for key, value in await self._store.kv_items("inbox")]
-        rows = []
-        for n, entry in [item for item in items if item[0] >= after][:count]:
-            row = {"n": n, **entry}
-            data = await self._store.get_block(entry["cid"])
+    async def _read_inbox(self, after: int, count: int, payloads: bool) -> list[dict[str, Any]]:
+        # Only the page is decoded and opened: a poll of a long inbox must not cost its whole length.
+        page = [(int(key), value) for key, value in await self._store.kv_items("inbox") if int(key) >= after][:count]
+        rows = [{"n": n, **ipld.decode(value)} for n, value in page]
+        if not payloads:
+            return rows
+        senders: dict[str, Any] = {}
+        for row in rows:
+            data = await self._store.get_block(row["cid"])
             try:
-                state = await self._ctx.ask("pki-resolver", ResolveIdentity(entry["sender"], members_only=False))
-                verified = verify_envelope(data, resolve_sender=lambda _: state.sign_key, now=entry["received_ms"] // 1000)
+                if row["sender"] not in senders:
+                    senders[row["sender"]] = await self._ctx.ask(
+                        "pki-resolver", ResolveIdentity(row["sender"], members_only=False))
+                state = senders[row["sender"]]
+                verified = verify_envelope(data, resolve_sender=lambda _: state.sign_key,
+                                           now=row["received_ms"] // 1000)
                 row["payload"] = open_verified(verified, reader_kid=self._me.identity,
                                                reader_keys=self._reader).payload
             except (ActorError, EnvelopeError) as exc:
                 row["error"] = str(getattr(exc, "code", "error"))
-            rows.append(row)
         return rows

@@ -65,8 +65,11 @@ log = logging.getLogger("milagro_node.libp2p")
 logging.getLogger("libp2p").propagate = True
 
 GOSSIP_PROTOCOLS = [TProtocol("/meshsub/1.2.0"), TProtocol("/meshsub/1.1.0"), TProtocol("/meshsub/1.0.0")]
-# Publish waits while any peer's outbound queue is fuller than this (the library drops at 32).
+# Publish waits while any peer's outbound queue is fuller than this (the library drops at 32)...
 QUEUE_HIGH_WATER = OutBoundQueueSize - 4
+# ...but not for a peer whose queue has stayed that full this long: it has stalled (a stopped
+# or starved process), and waiting for it would stall every publish to everyone else.
+STALLED_AFTER_S = 1.0
 # Gossip message ids whose validation verdict is kept (copies of one message share it).
 VERDICTS_KEPT = 4096
 
@@ -140,6 +143,8 @@ class P2pHost:
         self._settings = settings
         self._rr = RequestResponse(host)
         self.peer_id = host.get_id().to_base58()
+        self._full_since: dict[Any, float] = {}  # peer -> trio time its queue was first seen full
+        self._stalled: set[Any] = set()  # peers published without (logged once per stall)
 
     # -- addresses and peers ---------------------------------------------------------
 
@@ -240,14 +245,29 @@ class P2pHost:
         self._nursery.start_soon(drain)
         return receive
 
-    async def publish(self, topic: str, data: bytes) -> None:
-        """Publish once every gossip peer's send queue has room (the library would drop)."""
+    async def publish(self, topic: str, data: bytes) -> set[str]:
+        """Publish once every gossip peer's send queue has room (the library would drop).
+
+        A peer whose queue stays full for `STALLED_AFTER_S` is not waited for: the message is
+        published anyway, and the library may drop it for that peer. Returns the ids of the
+        peers it may have been dropped for (empty when everyone had room), for the caller to
+        deliver to directly.
+        """
         if len(data) > self._settings.max_message_bytes:
             raise P2pError("p2p-too-large", f"{len(data)} bytes is more than gossip carries "
                            f"({self._settings.max_message_bytes}); deliver it directly")
-        while any(len(queue) >= QUEUE_HIGH_WATER for queue in self._pubsub.peer_queues.values()):
+        while True:
+            now = trio.current_time()
+            full = {peer for peer, queue in self._pubsub.peer_queues.items() if len(queue) >= QUEUE_HIGH_WATER}
+            self._full_since = {peer: self._full_since.get(peer, now) for peer in full}
+            if all(now - since >= STALLED_AFTER_S for since in self._full_since.values()):
+                break
             await trio.sleep(0.002)
         await self._pubsub.publish(topic, data)
+        for peer in full - self._stalled:
+            log.warning("gossip peer stalled: publishing without it", extra={"peer": peer.to_base58()})
+        self._stalled = full
+        return {peer.to_base58() for peer in full}
 
     # -- request/response ------------------------------------------------------------
 

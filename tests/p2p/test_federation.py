@@ -1,10 +1,12 @@
 """Five nodes as separate processes over libp2p on 127.0.0.1 (issue 5's federation test).
 
 The tests share one devnet and run in file order: nodes 1-4 start first; node-5 starts late
-(`test_late_node_learns_every_identity`); node-3 is killed and restarted; a burst closes.
+(`test_late_node_learns_every_identity`); node-3 is killed and restarted; a burst follows, then
+sends while node-4 is stopped.
 """
 
 import base64
+import signal
 
 import pytest
 import trio
@@ -123,6 +125,8 @@ async def test_burst_of_500_is_delivered_whole(net):
             async def all_there():
                 return cids <= await inbox_cids(api)
             await eventually(all_there, timeout=120, what="node-2 has all 500", step=1.0)
+            fields_only = await api.call("envelope.inbox", count=3, payload=False)
+            assert len(fields_only) == 3 and not any("payload" in row or "error" in row for row in fields_only)
         got = await received(net, 2, "test.burst")
         assert sorted(got[cid] for cid in cids) == sorted(b"burst %d" % n for n in range(500))
         assert len(got) - len(before) == 500  # each exactly once
@@ -130,3 +134,31 @@ async def test_burst_of_500_is_delivered_whole(net):
             async def acknowledged():
                 return (await api.call("envelope.counters"))["pending"] == 0
             await eventually(acknowledged, timeout=60, what="every burst envelope acknowledged")
+
+
+async def test_a_stopped_member_does_not_hold_up_sends_to_the_others(net):
+    # node-4 stops reading (SIGSTOP): node-1's gossip queue to it fills after a few dozen
+    # envelopes. Publishing waits for a full queue, but not past 1 s for a stalled peer, so
+    # every envelope.send still answers well within the API's 10 s deadline.
+    stopped = net.processes[4]
+    stopped.send_signal(signal.SIGSTOP)
+    try:
+        with trio.fail_after(180):
+            cids = set()
+            async with net.api(1) as api:
+                for n in range(100):
+                    with trio.fail_after(8):
+                        sent = await api.call("envelope.send", to=[net.node(2).identity], kind="test.stall",
+                                              payload=b64(bytes([n]) * 32768))
+                    cids.add(sent["cid"])
+            for_node4 = await send(net, 1, [4], b"sent while node-4 was stopped")
+            async with net.api(2) as api:
+                async def all_there():
+                    return cids <= await inbox_cids(api)
+                await eventually(all_there, timeout=90, what="node-2 has all 100", step=1.0)
+    finally:
+        stopped.send_signal(signal.SIGCONT)
+    with trio.fail_after(120):
+        async def arrived():
+            return (await received(net, 4)).get(for_node4) == b"sent while node-4 was stopped"
+        await eventually(arrived, timeout=110, what="node-4 got its envelope once it went on", step=1.0)
