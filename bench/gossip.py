@@ -236,9 +236,9 @@ class EnvelopeNet:
                 counts.append((await api.call("envelope.counters"))["received"])
         return counts
 
-    async def _wait_rows(self, i: int, after: int, cids: set[str], size: int) -> dict[str, int]:
+    async def _wait_rows(self, i: int, after: int, cids: set[str]) -> dict[str, int]:
         """received_ms of ``cids`` at node i, reading its inbox from ``after`` once all are in."""
-        page = max(1, min(200, (512 << 10) // (size * 4 // 3 + 512)))  # replies stay under 1 MiB
+        page = 500  # the fields alone (payload=False): nothing opened, small replies
         found: dict[str, int] = {}
         deadline = trio.current_time() + DEADLINE_S
         async with self.api(i) as api:
@@ -248,7 +248,7 @@ class EnvelopeNet:
                 await trio.sleep(0.1)
             n = after
             while True:
-                rows = await api.call("envelope.inbox", after=n, count=page)
+                rows = await api.call("envelope.inbox", after=n, count=page, payload=False)
                 for row in rows:
                     if row["cid"] in cids:
                         found[row["cid"]] = row["received_ms"]
@@ -277,7 +277,7 @@ class EnvelopeNet:
         t0 = {cid: t for cid, t, _ in sends}
         samples, lost = [], 0
         for i, after in zip(recipients, before):
-            got = await self._wait_rows(i, after, set(t0), size)
+            got = await self._wait_rows(i, after, set(t0))
             lost += len(t0) - len(got)
             samples += [ms - t0[cid] for cid, ms in got.items()]
         return samples, [t1 - t for _, t, t1 in sends], lost
@@ -299,7 +299,7 @@ class EnvelopeNet:
             for c in range(connections):
                 nursery.start_soon(sender, count // connections + (c < count % connections))
         sent_s = (time.time() * 1000 - start) / 1000
-        got = await self._wait_rows(1, before, set(cids), size)
+        got = await self._wait_rows(1, before, set(cids))
         if len(got) < count:
             raise RuntimeError(f"envelope burst: {len(got)}/{count} arrived at node-2")
         return count / (max(got.values()) - start) * 1000, count / sent_s
