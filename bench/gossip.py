@@ -320,6 +320,39 @@ class EnvelopeNet:
 # --- the run -------------------------------------------------------------------------------------
 
 
+def measure_case(bare: BarePeers, net: EnvelopeNet, size: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One case's rounds, both sides alternating: rates, latencies and per-round p50 ratios."""
+    per_round = max(1, args.count // args.rounds)
+    m: dict[str, Any] = {key: [] for key in ("env_lat", "bare_lat", "send_ms", "env_rate", "bare_rate",
+                                             "accept_rate", "round_ratio", "intervals")}
+    m["lost"] = 0
+    for r in range(args.rounds):
+        # Alternate which side goes first, so drift in outside load hits both alike.
+        sides = ("bare", "env") if r % 2 == 0 else ("env", "bare")
+        for side in sides:
+            if side == "bare":
+                m["bare_rate"].append(bare.throughput(args.burst, size))
+            else:
+                rate, accepted = trio.run(net.throughput, args.burst, size, args.connections)
+                m["env_rate"].append(rate)
+                m["accept_rate"].append(accepted)
+        # Latency at a steady low rate: 1/--load of the slower side's burst capacity.
+        interval = max(args.interval, args.load / min(statistics.median(m["env_rate"]),
+                                                      statistics.median(m["bare_rate"])))
+        m["intervals"].append(interval)
+        for side in sides:
+            if side == "bare":
+                b = bare.latency(per_round, size, interval)
+                m["bare_lat"] += b
+            else:
+                e, sends, missing = trio.run(net.latency, per_round, size, interval)
+                m["env_lat"] += e
+                m["send_ms"] += sends
+                m["lost"] += missing
+        m["round_ratio"].append(percentile(e, 0.5) / percentile(b, 0.5))
+    return m
+
+
 def run_nodes(n: int, args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
     started = time.monotonic()
     bare, net = BarePeers(), EnvelopeNet()
@@ -330,34 +363,11 @@ def run_nodes(n: int, args: argparse.Namespace, tmp: Path) -> list[dict[str, Any
         print(f"  [{n} nodes up and meshed in {time.monotonic() - started:.0f}s]", flush=True)
         rows = []
         for label, size in SIZES.items():
-            per_round = max(1, args.count // args.rounds)
-            env_lat, bare_lat, send_ms, env_rate, bare_rate, accept_rate, lost = [], [], [], [], [], [], 0
-            round_ratio, intervals = [], []
             with CpuShares() as shares:
-                for r in range(args.rounds):
-                    # Alternate which side goes first, so drift in outside load hits both alike.
-                    sides = ("bare", "env") if r % 2 == 0 else ("env", "bare")
-                    for side in sides:
-                        if side == "bare":
-                            bare_rate.append(bare.throughput(args.burst, size))
-                        else:
-                            rate, accepted = trio.run(net.throughput, args.burst, size, args.connections)
-                            env_rate.append(rate)
-                            accept_rate.append(accepted)
-                    # Latency at a steady low rate: 1/--load of the slower side's burst capacity.
-                    interval = max(args.interval, args.load / min(statistics.median(env_rate),
-                                                                  statistics.median(bare_rate)))
-                    intervals.append(interval)
-                    for side in sides:
-                        if side == "bare":
-                            b = bare.latency(per_round, size, interval)
-                            bare_lat += b
-                        else:
-                            e, s, missing = trio.run(net.latency, per_round, size, interval)
-                            env_lat += e
-                            send_ms += s
-                            lost += missing
-                    round_ratio.append(percentile(e, 0.5) / percentile(b, 0.5))
+                m = measure_case(bare, net, size, args)
+            env_lat, bare_lat, send_ms = m["env_lat"], m["bare_lat"], m["send_ms"]
+            env_rate, bare_rate, accept_rate = m["env_rate"], m["bare_rate"], m["accept_rate"]
+            lost, round_ratio, intervals = m["lost"], m["round_ratio"], m["intervals"]
             env_mem, bare_mem = net.memory(), bare.memory()
             row = {
                 "nodes": n, "payload": label, "payload_bytes": size,
