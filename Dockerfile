@@ -13,7 +13,7 @@ FROM debian:bookworm-slim AS build
 ARG ROLES
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      python3 python3-venv python3-dev gcc libc6-dev libffi-dev \
+      python3 python3-venv python3-dev gcc libc6-dev libffi-dev libsodium-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/milagro-node
 COPY pyproject.toml constraints.txt README.md ./
@@ -21,7 +21,7 @@ COPY build/wheelhouse /wheelhouse
 COPY native native
 COPY milagro_node milagro_node
 COPY actors actors
-# The native extensions (secret memory, PKCS#11 batches, the envelope reader) are compiled first, so that the package
+# The native extensions (secret memory, PKCS#11 batches, the envelope reader and key wrap) are compiled first, so that the package
 # installed from these sources carries them (pyproject.toml's package-data); the sources are then dropped.
 RUN python3 -m venv .venv \
  && .venv/bin/pip install --no-cache-dir --no-index --find-links /wheelhouse -c constraints.txt cffi setuptools \
@@ -37,7 +37,7 @@ LABEL org.opencontainers.image.title="milagro-node" \
       org.opencontainers.image.description="Milagro Node: D-TA, M-Pin MFA and key custody peer node" \
       io.milagro.roles="${ROLES}"
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 softhsm2 libgmp10 \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 softhsm2 libgmp10 libsodium23 \
  && rm -rf /var/lib/apt/lists/* /usr/share/doc /usr/share/man \
  && groupadd --system --gid 10001 milagro \
  && useradd --system --uid 10001 --gid milagro --home-dir /data --shell /usr/sbin/nologin milagro \

@@ -4,7 +4,9 @@
 - ``milagro_node._p11batch``: batches of PKCS#11 operations in one C call (p11batch.c),
   for the hsm-worker's fast path (actors/hsm_worker/batch.py);
 - ``milagro_node._envread``: the common shape of an envelope read in one C call
-  (envread.c), for the envelope reader (milagro_node/core/envelope/_cbor.py).
+  (envread.c), for the envelope reader (milagro_node/core/envelope/_cbor.py);
+- ``milagro_node._envcrypt``: a recipient's key wrap and unwrap in one C call each
+  (envcrypt.c, over the system's libsodium), for milagro_node/core/envelope/_suites.py.
 
 Run ``python native/build.py`` (scripts/install.sh does) to compile in build/native.
 Each is rebuilt only when its C sources, this file or the Python ABI changed.
@@ -58,6 +60,7 @@ EXTENSIONS = {
     "_secmem": (SECMEM_CDEF, ["secmem.c", "secmem.h"], ["-pthread"]),
     "_p11batch": (_declarations("p11batch.h"), ["p11batch.c", "p11batch.h"], ["-ldl"]),
     "_envread": (_declarations("envread.h"), ["envread.c", "envread.h"], []),
+    "_envcrypt": (_declarations("envcrypt.h"), ["envcrypt.c", "envcrypt.h"], ["-lsodium"]),
 }
 
 

@@ -52,7 +52,7 @@ for role in ${roles//,/ }; do
 done
 extras="$roles${tests:+,test}"
 
-apt_packages=(python3 python3-venv python3-dev build-essential libffi-dev softhsm2)
+apt_packages=(python3 python3-venv python3-dev build-essential libffi-dev libsodium-dev softhsm2)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

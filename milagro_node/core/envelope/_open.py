@@ -45,11 +45,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from milagro_node.core import ed25519
 from milagro_node.core.ipld import cid_for
-from milagro_node.secret_memory import constant_time_equal
 
 from ._errors import EnvelopeError, ErrorCode
 from ._format import (
-    COMMIT_SIZE, CONTENT_NONCE, DEFAULT_LIMITS, EnvelopeHeader, Limits, content_keys, parse,
+    COMMIT_SIZE, CONTENT_NONCE, DEFAULT_LIMITS, EnvelopeHeader, Limits, parse,
     to_be_signed, wrap_info,
 )
 from ._keys import ReaderKeys
@@ -194,12 +193,7 @@ def _decrypt(header_bytes: bytes, header: EnvelopeHeader, ct: memoryview,
         raise EnvelopeError(ErrorCode.NOT_A_RECIPIENT, "the reader is not among the recipients")
     suite = SUITES[header.suite]
     info = wrap_info(header.suite, header.id, header.sender, entry.kid)
-    with suite.unwrap(entry.enc, entry.wck, reader_keys, info) as cek:
-        payload_key, commitment = content_keys(cek)
-    with payload_key:
-        # Constant time: a mismatch is an error either way, but the key is secret material.
-        if not constant_time_equal(commitment, ct[:COMMIT_SIZE]):
-            raise EnvelopeError(ErrorCode.DECRYPT_FAILED, "the content key does not match its commitment")
+    with suite.unwrap_payload_key(entry.enc, entry.wck, reader_keys, info, ct[:COMMIT_SIZE]) as payload_key:
         aead = AESGCM(payload_key.reveal())
     try:
         return aead.decrypt(CONTENT_NONCE, ct[COMMIT_SIZE:], header_bytes)

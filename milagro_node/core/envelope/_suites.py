@@ -11,8 +11,13 @@ the KEM; the signature is Ed25519 in both (a post-quantum signature is a later s
 mx1 is a registered HPKE ciphersuite, so its wraps are made by OpenSSL's HPKE (through
 `cryptography`) unless the caller injects the ephemeral key (test vectors): the same bytes
 on the wire, at C speed for a sender with many recipients. Unwrapping always uses our
-`hpke` module, because the reader's private key is reachable only through a DH call
+KEM code, because the reader's private key is reachable only through a DH call
 (`ReaderKeys`), never as a key object. tests/core/test_hpke.py checks both directions.
+
+What follows the KEM — HPKE's key schedule, the wrap's AES-256-GCM and the content keys —
+runs in one C call (native/envcrypt.c, libsodium) where this machine has the AES
+instructions libsodium needs (`NATIVE_WRAP`); else, and as the reference the tests compare
+it with, in `hpke` and `_format.content_keys`. Same bytes either way.
 """
 
 from __future__ import annotations
@@ -24,15 +29,29 @@ from cryptography.hazmat.primitives import hpke as native_hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from milagro_node.core import hpke
-from milagro_node.secret_memory import SecretBytes
+from milagro_node.secret_memory import SecretBytes, constant_time_equal
 
 from ._errors import EnvelopeError, ErrorCode
+from ._format import WCK_SIZE, content_keys
 from ._hybrid_kem import X25519MlKem768
+
+try:
+    from milagro_node._envcrypt import ffi as _ffi
+    from milagro_node._envcrypt import lib as _lib
+except ImportError as exc:
+    raise ImportError(
+        "milagro_node._envcrypt (the envelope key wrap's extension) is not built: run "
+        f"scripts/install.sh, or `python native/build.py` from the repository root ({exc})"
+    ) from exc
 
 if TYPE_CHECKING:
     from ._keys import Entropy, ReaderKeys, RecipientKey
 
-__all__ = ["SUITES", "EnvelopeSuite"]
+__all__ = ["NATIVE_WRAP", "SUITES", "EnvelopeSuite"]
+
+#: True where native/envcrypt.c can run (AES-NI and PCLMUL); tests turn it off to check
+#: the reference path.
+NATIVE_WRAP = bool(_lib.envc_available())
 
 
 @attrs.frozen
@@ -66,21 +85,78 @@ class EnvelopeSuite:
                                            info=info)
                 n_enc = self.n_enc
                 return blob[:n_enc], blob[n_enc:]
-            return hpke.seal_secret(self.hpke_suite, public_key, info, cek, ephemeral=ephemeral)
+            if not NATIVE_WRAP:
+                return hpke.seal_secret(self.hpke_suite, public_key, info, cek, ephemeral=ephemeral)
+            shared, enc = self.hpke_suite.kem.encap(public_key, ephemeral)
+            wck = _ffi.new(f"unsigned char[{WCK_SIZE}]")
+            with shared:
+                _lib.envc_wrap(self.kem_id, _secret_pointer(shared), _ffi.NULL, 0, info, len(info),
+                               _secret_pointer(cek), wck)
+            return enc, _ffi.buffer(wck)[:]
         except (hpke.HpkeError, ValueError) as exc:
             raise ValueError(f"unusable public key for recipient {recipient.kid}: {exc}") from None
         finally:
             if ephemeral is not None and not self.post_quantum:
                 ephemeral.close()
 
-    def unwrap(self, enc: bytes, wck: bytes, reader: ReaderKeys, info: bytes) -> SecretBytes:
-        """The content key, or `EnvelopeError` ``unwrap-failed``."""
+    @property
+    def kem_id(self) -> int:
+        return self.hpke_suite.kem.kem_id
+
+    def unwrap_payload_key(self, enc: bytes, wck: bytes, reader: ReaderKeys, info: bytes,
+                           commitment: bytes | memoryview) -> SecretBytes:
+        """The payload key of the content key wrapped in ``enc, wck``, once that key is
+        checked against ``commitment`` (in constant time). `EnvelopeError` ``unwrap-failed``
+        if it does not unwrap with ``reader``, ``decrypt-failed`` if it is not the committed key.
+        """
+        if not NATIVE_WRAP:
+            with self._unwrap(enc, wck, reader, info) as cek:
+                payload_key, expected = content_keys(cek)
+            if not constant_time_equal(expected, commitment):
+                payload_key.close()
+                raise _not_committed()
+            return payload_key
+        secret, kem_context = self._kem_secret(enc, reader)
+        payload_key = SecretBytes(32)
+        with secret:
+            rc = _lib.envc_unwrap(
+                self.kem_id, _secret_pointer(secret), kem_context or _ffi.NULL, len(kem_context),
+                info, len(info), wck, _ffi.from_buffer(commitment), _secret_pointer(payload_key))
+        if rc != _lib.ENVC_OK:
+            payload_key.close()
+            raise _unwrap_failed() if rc == _lib.ENVC_UNWRAP_FAILED else _not_committed()
+        return payload_key
+
+    def _kem_secret(self, enc: bytes, reader: ReaderKeys) -> tuple[SecretBytes, bytes]:
+        """What `envc_unwrap` starts from: mx1, the raw X25519 output and DHKEM's kem_context
+        (enc || pkR); mx2, the hybrid KEM's shared secret and no context."""
+        try:
+            if self.post_quantum:
+                return self.hpke_suite.kem.decap(enc, reader), b""
+            if len(enc) != self.n_enc:
+                raise ValueError("X25519 enc must be 32 bytes")
+            return reader.x25519(enc), enc + reader.x25519_public
+        except (hpke.HpkeError, ValueError):
+            raise _unwrap_failed() from None
+
+    def _unwrap(self, enc: bytes, wck: bytes, reader: ReaderKeys, info: bytes) -> SecretBytes:
+        """The content key, by the reference path (`hpke.open_secret`)."""
         try:
             return hpke.open_secret(self.hpke_suite, enc, reader, info, wck)
         except hpke.HpkeError:
-            raise EnvelopeError(ErrorCode.UNWRAP_FAILED,
-                                "the content key does not unwrap with this reader's keys") from None
+            raise _unwrap_failed() from None
 
+
+def _secret_pointer(secret: SecretBytes) -> Any:
+    return _ffi.cast("unsigned char *", secret.address())
+
+
+def _unwrap_failed() -> EnvelopeError:
+    return EnvelopeError(ErrorCode.UNWRAP_FAILED, "the content key does not unwrap with this reader's keys")
+
+
+def _not_committed() -> EnvelopeError:
+    return EnvelopeError(ErrorCode.DECRYPT_FAILED, "the content key does not match its commitment")
 
 SUITES: dict[str, EnvelopeSuite] = {
     "mx1": EnvelopeSuite(

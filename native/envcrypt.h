@@ -1,0 +1,37 @@
+/* An envelope recipient's key wrap, in one C call each way: see envcrypt.c. */
+#ifndef MILAGRO_ENVCRYPT_H
+#define MILAGRO_ENVCRYPT_H
+
+#include <stddef.h>
+
+#define ENVC_SECRET_SIZE 32 /* a KEM shared secret, an X25519 output, a content key */
+#define ENVC_WCK_SIZE 48    /* the wrapped content key: AES-256-GCM of 32 bytes + tag */
+
+enum { ENVC_OK = 0, ENVC_UNWRAP_FAILED = 1, ENVC_COMMIT_MISMATCH = 2 };
+
+/* 1 if this machine can run the calls below (libsodium's AES-256-GCM needs AES-NI and
+ * PCLMUL); 0: the caller keeps its general path. */
+int envc_available(void);
+
+/* The wrap's HPKE base-mode context (RFC 9180, HKDF-SHA256, AES-256-GCM, KEM `kem_id`) from
+ * `secret`: the KEM's shared secret or, when kem_context is not NULL, the raw X25519 output
+ * that DHKEM's ExtractAndExpand turns into it (kem_context = enc || pkR). */
+
+/* Open `wck` with `info`, derive the content key's payload key and commitment, and check
+ * the commitment against `commitment` in constant time. ENVC_OK: the payload key is in
+ * `payload_key`. Anything else: `payload_key` is zeros. */
+int envc_unwrap(unsigned kem_id, const unsigned char *secret, const unsigned char *kem_context,
+                size_t kem_context_len, const unsigned char *info, size_t info_len,
+                const unsigned char *wck, const unsigned char *commitment,
+                unsigned char *payload_key);
+
+/* Seal the content key `cek` into `wck` (ENVC_WCK_SIZE bytes) under the same context. */
+void envc_wrap(unsigned kem_id, const unsigned char *secret, const unsigned char *kem_context,
+               size_t kem_context_len, const unsigned char *info, size_t info_len,
+               const unsigned char *cek, unsigned char *wck);
+
+/* The payload key and the key commitment of content key `cek`. */
+void envc_content_keys(const unsigned char *cek, unsigned char *payload_key,
+                       unsigned char *commitment);
+
+#endif
