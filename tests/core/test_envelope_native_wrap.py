@@ -1,0 +1,123 @@
+"""native/envcrypt.c (a recipient's key wrap in C) against the reference path it replaces.
+
+The reference: `hpke.seal_secret` / `hpke.open_secret` and `_format.content_keys`, which the
+RFC 9180 vectors check (tests/core/test_hpke.py). Both paths must give the same bytes and
+the same error codes, on random inputs and on tampered ones.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from milagro_node.core import hpke
+from milagro_node.core.envelope import EnvelopeError, ErrorCode, LocalReaderKeys, open_envelope, seal
+from milagro_node.core.envelope import _suites
+from milagro_node.core.envelope._format import content_keys
+from milagro_node.core.ipld import cid_for
+from milagro_node.secret_memory import SecretBytes
+from vectors.make_envelope_vectors import CREATED as NOW
+from vectors.make_envelope_vectors import SeededEntropy
+
+pytestmark = pytest.mark.skipif(not _suites.NATIVE_WRAP, reason="no AES-NI: the C wrap is not used here")
+
+READER = LocalReaderKeys.generate()
+KID = cid_for(b"reader", "dag-cbor")
+SUITE_NAMES = ("mx1", "mx2")
+
+
+@pytest.fixture
+def reference_path(monkeypatch):
+    monkeypatch.setattr(_suites, "NATIVE_WRAP", False)
+
+
+def _wrap(suite_name: str, cek: bytes, info: bytes, seed: bytes, native: bool) -> tuple[bytes, bytes]:
+    suite = _suites.SUITES[suite_name]
+    saved, _suites.NATIVE_WRAP = _suites.NATIVE_WRAP, native
+    try:
+        with SecretBytes.copy_from(cek) as secret:
+            return suite.wrap(READER.recipient_key(KID), secret, info, SeededEntropy(seed))
+    finally:
+        _suites.NATIVE_WRAP = saved
+
+
+def _commitment(cek: bytes) -> bytes:
+    with SecretBytes.copy_from(cek) as secret:
+        payload_key, commitment = content_keys(secret)
+    payload_key.close()
+    return commitment
+
+
+@settings(max_examples=60, deadline=None)
+@given(suite_name=st.sampled_from(SUITE_NAMES), cek=st.binary(min_size=32, max_size=32),
+       info=st.binary(max_size=200), seed=st.binary(min_size=8, max_size=8))
+def test_the_c_wrap_makes_the_reference_bytes_and_each_path_opens_the_other(suite_name, cek, info, seed):
+    native = _wrap(suite_name, cek, info, seed, native=True)
+    assert native == _wrap(suite_name, cek, info, seed, native=False)
+
+    suite = _suites.SUITES[suite_name]
+    with suite._unwrap(*native, READER, info) as back:  # the reference opens the C wrap
+        assert back.reveal() == cek
+    with SecretBytes.copy_from(cek) as secret:
+        expected_key, commitment = content_keys(secret)
+    with expected_key, suite.unwrap_payload_key(*native, READER, info, commitment) as payload_key:
+        assert payload_key.reveal() == expected_key.reveal()
+
+
+@pytest.mark.parametrize("suite_name", SUITE_NAMES)
+@pytest.mark.parametrize("native", [True, False], ids=["c", "reference"])
+def test_both_paths_refuse_alike(suite_name, native, monkeypatch):
+    monkeypatch.setattr(_suites, "NATIVE_WRAP", native)
+    suite = _suites.SUITES[suite_name]
+    cek, info = os.urandom(32), b"wrap info"
+    enc, wck = _wrap(suite_name, cek, info, b"seed", native=True)
+    commitment = _commitment(cek)
+
+    def code(enc=enc, wck=wck, info=info, commitment=commitment):
+        with pytest.raises(EnvelopeError) as caught:
+            suite.unwrap_payload_key(enc, wck, READER, info, commitment)
+        return caught.value.code
+
+    flip = lambda b, i: b[:i] + bytes([b[i] ^ 1]) + b[i + 1:]  # noqa: E731
+    assert code(wck=flip(wck, 0)) == ErrorCode.UNWRAP_FAILED
+    assert code(wck=flip(wck, 47)) == ErrorCode.UNWRAP_FAILED  # the tag
+    assert code(enc=flip(enc, len(enc) - 1)) == ErrorCode.UNWRAP_FAILED  # the X25519 half
+    assert code(enc=enc[:-1]) == ErrorCode.UNWRAP_FAILED
+    assert code(info=info + b"!") == ErrorCode.UNWRAP_FAILED
+    assert code(commitment=flip(commitment, 31)) == ErrorCode.DECRYPT_FAILED
+    if suite_name == "mx2":
+        assert code(enc=flip(enc, 0)) == ErrorCode.UNWRAP_FAILED  # the ML-KEM half
+    else:
+        assert code(enc=bytes(32)) == ErrorCode.UNWRAP_FAILED  # a low-order point
+
+
+@pytest.mark.parametrize("suite_name", SUITE_NAMES)
+def test_envelopes_sealed_by_one_path_open_by_the_other(suite_name, reference_path):
+    from milagro_node.core.envelope import Ed25519SecretKey, ReplayCache
+
+    signer = Ed25519SecretKey.generate()
+    sender = cid_for(b"sender", "dag-cbor")
+    common = dict(suite=suite_name, sender=sender, kind="test/native", recipients=[READER.recipient_key(KID)],
+                  created=NOW, expires=NOW + 60)
+    by_reference = seal(b"from the reference", sign=signer, **common)
+    _suites.NATIVE_WRAP = True  # the fixture restores it
+    by_c = seal(b"from C", sign=signer, **common)
+
+    def opened(data: bytes) -> bytes:
+        return open_envelope(data, resolve_sender={sender: signer.public_key}.get, reader_kid=KID,
+                             reader_keys=READER, now=NOW, replay=ReplayCache()).payload
+
+    assert opened(by_reference) == b"from the reference"
+    _suites.NATIVE_WRAP = False
+    assert opened(by_c) == b"from C"
+
+
+def test_hpke_reference_is_what_the_c_schedule_follows():
+    # A guard on the constants envcrypt.c spells out: the mx1 suite is RFC 9180's 0x0020 /
+    # HKDF-SHA256 / AES-256-GCM, the mx2 one the same with KEM 0xFF02.
+    assert _suites.SUITES["mx1"].hpke_suite.suite_id == b"HPKE\x00\x20\x00\x01\x00\x02"
+    assert _suites.SUITES["mx2"].hpke_suite.suite_id == b"HPKE\xff\x02\x00\x01\x00\x02"
+    assert _suites.SUITES["mx1"].hpke_suite.kem is hpke.DHKEM_X25519
