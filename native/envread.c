@@ -128,6 +128,67 @@ static int recipients(cursor *c, size_t count, envr_fields *out) {
     return 1;
 }
 
+/* A CIDv1 of codec raw (0x55) or dag-cbor (0x71) with a sha2-256 multihash, spelled as
+ * the node spells it: "b" + lowercase base32 of its 36 bytes, unpadded, the 2 bits left
+ * over zero. The same rule as _format.is_canonical_cid (the tests compare them). */
+static int canonical_cid(const unsigned char *text, size_t n) {
+    enum { TEXT_SIZE = 59, RAW_SIZE = 36 };
+    unsigned char raw[RAW_SIZE];
+    unsigned bits = 0, acc = 0;
+    size_t out = 0;
+    if (n != TEXT_SIZE || text[0] != 'b')
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        unsigned char c = text[i];
+        unsigned v;
+        if (c >= 'a' && c <= 'z')
+            v = c - 'a';
+        else if (c >= '2' && c <= '7')
+            v = c - '2' + 26;
+        else
+            return 0;
+        acc = (acc << 5 | v) & 0xfff;
+        bits += 5;
+        if (bits >= 8) {
+            bits -= 8;
+            raw[out++] = (unsigned char)(acc >> bits);
+        }
+    }
+    return out == RAW_SIZE && (acc & ((1u << bits) - 1)) == 0 && raw[0] == 0x01
+           && (raw[1] == 0x55 || raw[1] == 0x71) && raw[2] == 0x12 && raw[3] == 0x20;
+}
+
+static int kind_chars(const unsigned char *text, size_t n) {
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = text[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+              || strchr("._:/-", c) != NULL) || c == 0)
+            return 0;
+    }
+    return 1;
+}
+
+static int names_ok(const unsigned char *data, const envr_fields *f) {
+    if (!(f->present >> ENVR_SENDER & 1) || !(f->present >> ENVR_KIND & 1)
+        || !canonical_cid(data + f->at[ENVR_SENDER], f->len[ENVR_SENDER])
+        || !kind_chars(data + f->at[ENVR_KIND], f->len[ENVR_KIND]))
+        return 0;
+    if (!(f->present >> ENVR_RECIPIENTS & 1))
+        return 1;
+    const unsigned char *kids = data + f->at[ENVR_RECIPIENTS] + f->kid_at;
+    for (size_t i = 0; i < f->count; i++) {
+        const unsigned char *kid = kids + i * f->record;
+        if (!canonical_cid(kid, f->kid_len))
+            return 0;
+        for (size_t j = 0; j < i; j++) /* at most 64 of them: pairs are cheap */
+            if (memcmp(kid, kids + j * f->record, f->kid_len) == 0)
+                return 0;
+    }
+    return 1;
+}
+
 int envr_read(const unsigned char *data, size_t n, size_t max_top_bytes, size_t max_list,
               envr_fields *out) {
     cursor c = {data, n, 0};
@@ -169,5 +230,8 @@ int envr_read(const unsigned char *data, size_t n, size_t max_top_bytes, size_t 
                 return 0;
         }
     }
-    return c.pos == n;
+    if (c.pos != n)
+        return 0;
+    out->names_ok = names_ok(data, out);
+    return 1;
 }

@@ -24,11 +24,15 @@ typedef struct {
     envr_word len[ENVR_KEYS];
     envr_word count, record;
     envr_word enc_at, enc_len, kid_at, kid_len, wck_at, wck_len;
+    envr_word names_ok; /* sender and every kid canonical identity CIDs, no kid twice, kind
+                           of [A-Za-z0-9._:/-]+: the schema's name rules, checked here */
 } envr_fields;
 
 /* 1 if data[0..n) is a canonical DAG-CBOR map of v1 keys only, each value of the type v1
- * gives it, within the limits, with recipients of one layout; its fields are then in *out.
- * 0 for anything else: the caller's general reader then decides, and names the fault. */
+ * gives it, within the limits, with recipients of one layout; its fields are then in *out,
+ * and out->names_ok says whether its names pass the schema's rules (0 is no error: the
+ * caller's schema check then names the fault). 0 for anything else: the caller's general
+ * reader then decides, and names the fault. */
 int envr_read(const unsigned char *data, size_t n, size_t max_top_bytes, size_t max_list,
               envr_fields *out);
 

@@ -9,7 +9,8 @@
 - The codec against the reference `dag_cbor` (and `ipld.encode`/`decode`): the writer gives
   their bytes; whatever the reader accepts, they accept with the same value; the C reader
   of the common shape, the recipients fast paths and the general path agree on every
-  mutated input.
+  mutated input; so do the schema check on the C reader's words (`_format._parse_common`)
+  and the reference one (`_check_schema`), including envread.c's name rules.
 
 The envelopes are small so that the 10,000 opens take seconds.
 """
@@ -25,7 +26,8 @@ from milagro_node.core.envelope import (
     DEFAULT_LIMITS, EnvelopeError, ReplayCache, open_envelope, seal, seal_public,
 )
 from milagro_node.core import ipld
-from milagro_node.core.envelope import _cbor
+from milagro_node.core.envelope import _cbor, _format
+from milagro_node.core.envelope._suites import SUITES
 from vectors.make_envelope_vectors import CREATED as NOW
 from vectors.make_envelope_vectors import Party
 
@@ -187,6 +189,31 @@ def typed_change(draw):
 @given(typed_change())
 def test_resigned_typed_mutations_raise_only_envelope_error(data):
     _opens_or_refuses_without_plaintext(data)
+    _schema_paths_agree(data)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(BASES[:3]), st.dictionaries(st.sampled_from(_FIELDS), _VALUES, max_size=3))
+def test_schema_on_the_c_words_agrees_with_the_reference(base, changes):
+    value = dag_cbor.decode(base)
+    value.update(changes)
+    _schema_paths_agree(_resign(value))
+
+
+_B32 = "abcdefghijklmnopqrstuvwxyz234567"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.sampled_from([BOB.cid, CAROL.cid, ipld.cid_for(b"raw", "raw")]), st.integers(0, 58),
+       st.sampled_from(list(_B32) + ["", "A", "1", "8", "=", "bb"]))
+def test_c_name_rule_is_is_canonical_cid(cid, at, char):
+    kid = cid[:at] + char + cid[at + 1:]
+    value = dag_cbor.decode(BASES[1])
+    value["recipients"][0]["kid"] = kid
+    words = _cbor.read_common(dag_cbor.encode(value), DEFAULT_LIMITS)
+    if words is not None:  # another length is another layout: the C reader leaves it
+        assert bool(words[_cbor.NAMES_OK]) == (
+            _format.is_canonical_cid(kid) and kid != value["recipients"][1]["kid"])
 
 
 # --- the codec against dag_cbor -------------------------------------------------------------------
@@ -258,6 +285,43 @@ def _c_reader_agrees(data: bytes) -> bool:
     return True
 
 
+def _reference_parse(data: bytes):
+    """`parse` by the general reader and `_check_schema`: a Parsed's parts, or the error code."""
+    try:
+        value, entries = _cbor.read_envelope_python(data, DEFAULT_LIMITS)
+        header = _format._check_schema(value, DEFAULT_LIMITS, SUITES)
+    except EnvelopeError as err:
+        return err.code
+    payload = value["ct"] if "ct" in value else value["body"]
+    return header, _cbor.cut_header(data, entries, _format.HEADER_KEYS), bytes(payload), value["sig"]
+
+
+def _schema_paths_agree(data: bytes) -> bool:
+    """Whatever `_parse_common` accepts, the reference parses to the same header, header
+    bytes, payload and signature; an envelope whose names envread.c refuses, the reference
+    refuses as malformed. Returns whether the words path parsed it."""
+    words = _cbor.read_common(data, DEFAULT_LIMITS)
+    if words is None:
+        return False
+    reference = _reference_parse(data)
+    if not words[_cbor.NAMES_OK]:
+        assert reference == "malformed"
+        return False
+    parsed = _format._parse_common(data, words, DEFAULT_LIMITS, SUITES)
+    if parsed is None:
+        assert isinstance(reference, str)
+        return False
+    header, header_bytes, payload, sig = reference
+    assert parsed.header == header and header == parsed.header
+    assert list(parsed.header.recipients) == list(header.recipients)
+    assert (parsed.header_bytes, bytes(parsed.payload), parsed.sig) == (header_bytes, payload, sig)
+    for entry in header.recipients:
+        assert _format.find_recipient(parsed.header.recipients, entry.kid) == entry
+    assert _format.find_recipient(parsed.header.recipients, ALICE.cid) is None or ALICE.cid in [
+        r.kid for r in header.recipients]
+    return True
+
+
 @settings(max_examples=500, deadline=None)
 @given(st.dictionaries(st.text(max_size=6), _SUBSET, max_size=5))
 def test_reader_reads_what_dag_cbor_writes(value):
@@ -276,6 +340,7 @@ def test_reader_accepts_nothing_dag_cbor_refuses_and_fast_path_agrees(case):
     got, error = _read(data)
     assert _read(data, fast=False) == (got, error)
     _c_reader_agrees(data)
+    _schema_paths_agree(data)
     if error is None:
         assert dag_cbor.decode(data) == got
         if _IPLD_DECODE is not None:
@@ -290,6 +355,7 @@ def test_bases_open(base):
 @pytest.mark.parametrize("base", BASES, ids=["mx1", "mx1-2", "mx2", "public", "mx1-6"])
 def test_c_reader_reads_every_envelope_a_node_makes(base):
     assert _c_reader_agrees(base)
+    assert _schema_paths_agree(base)
 
 
 @pytest.mark.parametrize("data", [

@@ -111,50 +111,60 @@ def _word_index(field: str) -> int:
     return envread_ffi.offsetof("envr_fields", field) // _WORD
 
 
-_ENTRY, _NUMBER, _AT, _LEN = map(_word_index, ("entry", "number", "at", "len"))
-_COUNT, _RECORD = _word_index("count"), _word_index("record")
-_ENC_AT, _ENC_LEN, _KID_AT, _KID_LEN, _WCK_AT, _WCK_LEN = map(
+# Where each envr_fields member is in the list of words `read_common` returns.
+ENTRY, NUMBER, AT, LEN = map(_word_index, ("entry", "number", "at", "len"))
+COUNT, RECORD, NAMES_OK = _word_index("count"), _word_index("record"), _word_index("names_ok")
+ENC_AT, ENC_LEN, KID_AT, KID_LEN, WCK_AT, WCK_LEN = map(
     _word_index, ("enc_at", "enc_len", "kid_at", "kid_len", "wck_at", "wck_len"))
+#: The v1 keys' numbers in envread.h's enum: bit k of words[0] is set if key k is present.
+KEY_NUMBERS = {key: k for k, key, _ in _COMMON_FIELDS}
 assert len(_COMMON_FIELDS) == envread_lib.ENVR_KEYS
 
 
-def _read_common(data: bytes, limits: Any) -> tuple[dict[str, Any], list[tuple[str, int]]] | None:
-    """`read_envelope`'s result if ``data`` has the common shape (see envread.c), else None."""
+def read_common(data: bytes, limits: Any) -> list[int] | None:
+    """envread.c's `envr_fields` as a list of words, if ``data`` has the common shape; else None."""
     fields = envread_ffi.new("envr_fields *")
     if not envread_lib.envr_read(envread_ffi.from_buffer(data), len(data),
                                  limits.max_payload_bytes + _CT_OVERHEAD, limits.max_recipients, fields):
         return None
-    words = memoryview(envread_ffi.buffer(fields)).cast(_WORD_FORMAT).tolist()
+    return memoryview(envread_ffi.buffer(fields)).cast(_WORD_FORMAT).tolist()
+
+
+def _read_common(data: bytes, limits: Any) -> tuple[dict[str, Any], list[tuple[str, int]]] | None:
+    """`read_envelope`'s result if ``data`` has the common shape (see envread.c), else None."""
+    words = read_common(data, limits)
+    if words is None:
+        return None
     present = words[0]
     value: dict[str, Any] = {}
     view = memoryview(data)
     for k, key, kind in _COMMON_FIELDS:
         if present >> k & 1:
-            at = words[_AT + k]
+            at = words[AT + k]
             if kind is _BYTES:
-                value[key] = data[at:at + words[_LEN + k]]
+                value[key] = data[at:at + words[LEN + k]]
             elif kind is _INT:
-                value[key] = words[_NUMBER + k]
+                value[key] = words[NUMBER + k]
             elif kind is _TEXT:
-                value[key] = data[at:at + words[_LEN + k]].decode("ascii")  # envread.c: ASCII only
+                value[key] = data[at:at + words[LEN + k]].decode("ascii")  # envread.c: ASCII only
             elif kind is _VIEW:
-                value[key] = view[at:at + words[_LEN + k]]
+                value[key] = view[at:at + words[LEN + k]]
             else:
                 value[key] = _common_records(data, at, words)
-    entries = [(key, words[_ENTRY + k]) for k, key, _ in _COMMON_FIELDS if present >> k & 1]
+    entries = [(key, words[ENTRY + k]) for k, key, _ in _COMMON_FIELDS if present >> k & 1]
     return value, entries
 
 
 def _common_records(data: bytes, at: int, words: list[int]) -> RecipientRecords:
-    record = words[_RECORD]
-    starts = range(at, at + words[_COUNT] * record, record)
+    record = words[RECORD]
+    starts = range(at, at + words[COUNT] * record, record)
 
     def column(offset: int, length: int) -> list[bytes]:
         return [data[s + offset:s + offset + length] for s in starts]
 
-    kids = column(words[_KID_AT], words[_KID_LEN])
-    return RecipientRecords(list(map(bytes.decode, kids)), column(words[_ENC_AT], words[_ENC_LEN]),
-                            column(words[_WCK_AT], words[_WCK_LEN]))
+    kids = column(words[KID_AT], words[KID_LEN])
+    return RecipientRecords(list(map(bytes.decode, kids)), column(words[ENC_AT], words[ENC_LEN]),
+                            column(words[WCK_AT], words[WCK_LEN]))
 
 
 def cut_header(data: bytes, entries: list[tuple[str, int]], header_keys: frozenset[str]) -> bytes:

@@ -26,12 +26,14 @@ import functools
 import hashlib
 import hmac
 import re
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 import attrs
 
 from milagro_node.secret_memory import SecretBytes
 
+from . import _cbor
 from ._cbor import RecipientRecords, cut_header, encode_parts, join_map, read_envelope
 from ._errors import EnvelopeError, ErrorCode
 
@@ -96,6 +98,81 @@ class Recipient(NamedTuple):
         return f"Recipient(kid={self.kid!r}, enc={_short(self.enc)}, wck={_short(self.wck)})"
 
 
+class Recipients(Sequence):
+    """The recipients of an envelope the C reader read: a sequence of `Recipient`, equal to
+    the tuple of them, whose entries are cut out of the envelope's bytes only when asked
+    for. `find` gets one by kid without making the others: an opener needs its own only,
+    and making 50 entries cost more than the rest of reading the envelope.
+
+    Made only for an envelope whose names passed envread.c's checks (canonical kids, none
+    twice), so every entry is one `_check_recipients` would have accepted.
+    """
+
+    __slots__ = ("_data", "_starts", "_kid", "_enc", "_wck", "_items")
+
+    def __init__(self, data: bytes, words: list[int]) -> None:
+        record = words[_cbor.RECORD]
+        at = words[_cbor.AT + _cbor.KEY_NUMBERS["recipients"]]
+        self._data = data
+        self._starts = range(at, at + words[_cbor.COUNT] * record, record)
+        self._kid = (words[_cbor.KID_AT], words[_cbor.KID_LEN])
+        self._enc = (words[_cbor.ENC_AT], words[_cbor.ENC_LEN])
+        self._wck = (words[_cbor.WCK_AT], words[_cbor.WCK_LEN])
+        self._items: tuple[Recipient, ...] | None = None
+
+    def _entry(self, start: int) -> Recipient:
+        data, (kid, kid_len), (enc, enc_len), (wck, wck_len) = self._data, self._kid, self._enc, self._wck
+        return Recipient(data[start + kid:start + kid + kid_len].decode("ascii"),
+                         data[start + enc:start + enc + enc_len], data[start + wck:start + wck + wck_len])
+
+    def _all(self) -> tuple[Recipient, ...]:
+        if self._items is None:
+            self._items = tuple(map(self._entry, self._starts))
+        return self._items
+
+    def find(self, kid: str) -> Recipient | None:
+        """The entry of ``kid``, or None."""
+        raw = kid.encode("utf-8")
+        starts, (kid_at, kid_len) = self._starts, self._kid
+        if len(raw) != kid_len or not starts:
+            return None
+        first, end = starts[0], starts[-1] + starts.step
+        pos = self._data.find(raw, first, end)
+        while pos >= 0:  # a match must sit at a kid's offset in some record
+            offset = pos - first - kid_at
+            if offset >= 0 and offset % starts.step == 0:
+                return self._entry(first + offset)
+            pos = self._data.find(raw, pos + 1, end)
+        return None
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __getitem__(self, index):
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[Recipient]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Recipients):
+            other = other._all()
+        return isinstance(other, tuple) and self._all() == other
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return repr(self._all())
+
+
+def find_recipient(recipients: Sequence[Recipient], kid: str) -> Recipient | None:
+    """The entry of ``kid`` among an envelope's recipients, or None."""
+    if type(recipients) is Recipients:
+        return recipients.find(kid)
+    return next((r for r in recipients if r.kid == kid), None)
+
+
 @attrs.frozen
 class EnvelopeHeader:
     """Everything in an envelope but its payload and signature (see docs/envelope.md)."""
@@ -108,7 +185,7 @@ class EnvelopeHeader:
     id: bytes  # 16 random bytes, unique per sender: the replay-cache key
     kind: str  # what the payload is, for routing
     seq: int | None  # optional per-sender sequence number
-    recipients: tuple[Recipient, ...]  # empty for a public envelope
+    recipients: Sequence[Recipient]  # a tuple, or `Recipients`; empty for a public envelope
     payload_size: int  # bytes of ct (encrypted) or body (public)
 
     @property
@@ -247,10 +324,69 @@ def parse(data: bytes, limits: Limits, suites: dict[str, Any]) -> Parsed:
     if len(data) > limits.max_envelope_bytes:
         raise EnvelopeError(ErrorCode.TOO_LARGE,
                             f"envelope of {len(data)} bytes exceeds {limits.max_envelope_bytes}")
+    words = _cbor.read_common(data, limits)
+    if words is not None and words[_cbor.NAMES_OK]:
+        parsed = _parse_common(data, words, limits, suites)
+        if parsed is not None:
+            return parsed
     value, entries = read_envelope(data, limits)
     header = _check_schema(value, limits, suites)
     payload = value["ct"] if "ct" in value else value["body"]
     return Parsed(header, cut_header(data, entries, HEADER_KEYS), payload, value["sig"])
+
+
+_K = _cbor.KEY_NUMBERS
+_SEQ = 1 << _K["seq"]
+_ENCRYPTED_KEYS = sum(1 << _K[key] for key in HEADER_KEYS - {"seq"} | {"ct", "sig"})
+_PUBLIC_KEYS = sum(1 << _K[key] for key in HEADER_KEYS - {"seq", "recipients"} | {"body", "sig"})
+_IN_KEY_ORDER = tuple((1 << k, k) for k in sorted(_K.values()))
+_HEADER_BITS = sum(1 << _K[key] for key in HEADER_KEYS)
+
+
+def _parse_common(data: bytes, words: list[int], limits: Limits, suites: dict[str, Any]) -> Parsed | None:
+    """`parse` from envread.c's words, for an envelope of the common shape whose names it
+    found valid: the rest of `_check_schema`'s rules, on the numbers and sizes, and only
+    the values a header needs are cut out. None if a rule fails: `_check_schema` then
+    names the fault."""
+    present, number, at, size = words[0], _cbor.NUMBER, _cbor.AT, _cbor.LEN
+
+    def cut(key: str) -> bytes:
+        k = _K[key]
+        return data[words[at + k]:words[at + k] + words[size + k]]
+
+    encrypted = present & ~_SEQ == _ENCRYPTED_KEYS
+    if not (encrypted or present & ~_SEQ == _PUBLIC_KEYS) or words[number + _K["v"]] != VERSION:
+        return None
+    suite_name = cut("suite").decode("ascii")
+    suite = suites.get(suite_name)
+    created, expires = words[number + _K["created"]], words[number + _K["expires"]]
+    if (suite is None or words[size + _K["id"]] != ID_SIZE or words[size + _K["sig"]] != SIG_SIZE
+            or words[size + _K["kind"]] > limits.max_kind_bytes
+            or not created < expires <= created + limits.max_lifetime):
+        return None
+    k_payload = _K["ct" if encrypted else "body"]
+    payload_size = words[size + k_payload]
+    recipients: Sequence[Recipient] = ()
+    if encrypted:
+        if (words[_cbor.ENC_LEN] != suite.n_enc or words[_cbor.WCK_LEN] != WCK_SIZE
+                or not CT_OVERHEAD <= payload_size <= limits.max_payload_bytes + CT_OVERHEAD):
+            return None
+        recipients = Recipients(data, words)
+    elif payload_size > limits.max_payload_bytes:
+        return None
+    header = EnvelopeHeader(
+        version=VERSION, suite=suite_name, sender=cut("sender").decode("ascii"), created=created,
+        expires=expires, id=cut("id"), kind=cut("kind").decode("ascii"),
+        seq=words[number + _K["seq"]] if present & _SEQ else None, recipients=recipients,
+        payload_size=payload_size,
+    )
+    # `cut_header` on the words: each header entry's bytes run to the next entry's start.
+    starts = [(bit, words[_cbor.ENTRY + k]) for bit, k in _IN_KEY_ORDER if present & bit]
+    ends = [start for _, start in starts[1:]] + [len(data)]
+    parts = [data[start:end] for (bit, start), end in zip(starts, ends) if bit & _HEADER_BITS]
+    payload_at = words[at + k_payload]
+    return Parsed(header, bytes([0xA0 | len(parts)]) + b"".join(parts),
+                  memoryview(data)[payload_at:payload_at + payload_size], cut("sig"))
 
 
 def _check_schema(value: dict[str, Any], limits: Limits, suites: dict[str, Any]) -> EnvelopeHeader:

@@ -48,7 +48,7 @@ from milagro_node.core.ipld import cid_for
 
 from ._errors import EnvelopeError, ErrorCode
 from ._format import (
-    COMMIT_SIZE, CONTENT_NONCE, DEFAULT_LIMITS, EnvelopeHeader, Limits, parse,
+    COMMIT_SIZE, CONTENT_NONCE, DEFAULT_LIMITS, EnvelopeHeader, Limits, find_recipient, parse,
     to_be_signed, wrap_info,
 )
 from ._keys import ReaderKeys
@@ -188,7 +188,7 @@ def open_envelope(
 
 def _decrypt(header_bytes: bytes, header: EnvelopeHeader, ct: memoryview,
              reader_kid: str | None, reader_keys: ReaderKeys | None) -> bytes:
-    entry = next((r for r in header.recipients if r.kid == reader_kid), None)
+    entry = find_recipient(header.recipients, reader_kid) if reader_kid is not None else None
     if entry is None or reader_keys is None:
         raise EnvelopeError(ErrorCode.NOT_A_RECIPIENT, "the reader is not among the recipients")
     suite = SUITES[header.suite]
