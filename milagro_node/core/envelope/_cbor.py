@@ -49,7 +49,7 @@ except ImportError as exc:
         f"scripts/install.sh, or `python native/build.py` from the repository root ({exc})"
     ) from exc
 
-__all__ = ["RecipientRecords", "cut_header", "encode", "encode_parts", "join_map", "read_envelope",
+__all__ = ["RecipientRecords", "cut_header", "encode", "read_envelope",
            "read_envelope_python"]
 
 MAX_TEXT = 256  # any text string (kind, suite, CIDs); kind has its own, smaller limit
@@ -428,28 +428,6 @@ def encode(value: Any) -> bytes:
     parts: list[bytes] = []
     _write(parts, value)
     return b"".join(parts)
-
-
-def join_map(entries: dict[str, list[bytes]]) -> bytes:
-    """A canonical map from entries already encoded: key -> the parts of its value's encoding.
-
-    Lets the sealer encode each header entry once and reuse it for the header (the AEAD's
-    associated data) and the whole envelope; the payload is copied once, by the join.
-    """
-    keys = _canonical_order(entries)
-    parts = [cbor_head(5, len(keys))]
-    for raw, key in keys:
-        parts.append(cbor_head(3, len(raw)))
-        parts.append(raw)
-        parts.extend(entries[key])
-    return b"".join(parts)
-
-
-def encode_parts(value: Any) -> list[bytes]:
-    """The encoding of ``value`` as a list of parts (for `join_map`); bytes are not copied."""
-    parts: list[bytes] = []
-    _write(parts, value)
-    return parts
 
 
 def _canonical_order(mapping: dict) -> tuple[tuple[bytes, str], ...]:

@@ -31,10 +31,11 @@ from typing import Any, NamedTuple
 
 import attrs
 
+from milagro_node.core.ipld import canonical_keys, cbor_head
 from milagro_node.secret_memory import SecretBytes
 
 from . import _cbor
-from ._cbor import RecipientRecords, cut_header, encode_parts, join_map, read_envelope
+from ._cbor import RecipientRecords, cut_header, read_envelope
 from ._errors import EnvelopeError, ErrorCode
 
 __all__ = ["DEFAULT_LIMITS", "EnvelopeHeader", "Limits", "Recipient"]
@@ -224,23 +225,68 @@ def header_dict(header: EnvelopeHeader) -> dict[str, Any]:
     return value
 
 
-def header_entries(header: EnvelopeHeader) -> dict[str, list[bytes]]:
-    """Each header entry encoded once, for `encode_header` and `encode_envelope`."""
-    return {key: encode_parts(value) for key, value in header_dict(header).items()}
+# The v1 keys in DAG-CBOR order (shorter first, then bytewise), and each one's encoding.
+_KEY_ORDER = tuple(key for _, key in canonical_keys(tuple(HEADER_KEYS | {"ct", "body", "sig"})))
+_KEY = {key: cbor_head(3, len(key)) + key.encode() for key in _KEY_ORDER}
+_ID_HEAD = cbor_head(2, ID_SIZE)
+_SIG_HEAD = cbor_head(2, SIG_SIZE)
 
 
-def encode_header(header: EnvelopeHeader, entries: dict[str, list[bytes]] | None = None) -> bytes:
+def _text(value: str) -> bytes:
+    raw = value.encode("utf-8")
+    return cbor_head(3, len(raw)) + raw
+
+
+def _recipients_value(recipients: Sequence[Recipient]) -> bytes:
+    # Each entry is {enc, kid, wck}: already in DAG-CBOR order (three letters, then bytewise).
+    parts = [cbor_head(4, len(recipients))]
+    for kid, enc, wck in recipients:
+        parts += (b"\xa3\x63enc", cbor_head(2, len(enc)), enc, b"\x63kid", _text(kid),
+                  b"\x63wck", cbor_head(2, len(wck)), wck)
+    return b"".join(parts)
+
+
+def header_entries(header: EnvelopeHeader) -> dict[str, bytes]:
+    """Each header entry — its key and value — encoded once, for `encode_header` and
+    `encode_envelope` (the canonical DAG-CBOR of `header_dict`, written for its one shape:
+    the tests check it against `dag_cbor`)."""
+    entries = {
+        "v": _KEY["v"] + cbor_head(0, header.version),
+        "id": _KEY["id"] + _ID_HEAD + header.id,
+        "kind": _KEY["kind"] + _text(header.kind),
+        "suite": _KEY["suite"] + _text(header.suite),
+        "sender": _KEY["sender"] + _text(header.sender),
+        "created": _KEY["created"] + cbor_head(0, header.created),
+        "expires": _KEY["expires"] + cbor_head(0, header.expires),
+    }
+    if header.seq is not None:
+        entries["seq"] = _KEY["seq"] + cbor_head(0, header.seq)
+    if header.recipients:
+        entries["recipients"] = _KEY["recipients"] + _recipients_value(header.recipients)
+    return entries
+
+
+def encode_header(header: EnvelopeHeader, entries: dict[str, bytes] | None = None) -> bytes:
     """The header's bytes: the AEAD associated data and the signed header."""
-    return join_map(entries if entries is not None else header_entries(header))
+    entries = entries if entries is not None else header_entries(header)
+    return cbor_head(5, len(entries)) + b"".join([entries[key] for key in _KEY_ORDER if key in entries])
 
 
 def encode_envelope(header: EnvelopeHeader, payload: bytes, sig: bytes,
-                    entries: dict[str, list[bytes]] | None = None) -> bytes:
-    """The envelope's bytes: the header entries plus ct (or body) and sig."""
-    value = dict(entries if entries is not None else header_entries(header))
-    value["body" if header.public else "ct"] = encode_parts(payload)
-    value["sig"] = encode_parts(sig)
-    return join_map(value)
+                    entries: dict[str, bytes] | None = None) -> bytes:
+    """The envelope's bytes: the header entries plus ct (or body) and sig; the payload is
+    copied once, by the join."""
+    entries = entries if entries is not None else header_entries(header)
+    payload_key = "body" if header.public else "ct"
+    parts = [cbor_head(5, len(entries) + 2)]
+    for key in _KEY_ORDER:
+        if key == payload_key:
+            parts += (_KEY[key], cbor_head(2, len(payload)), payload)
+        elif key == "sig":
+            parts += (_KEY["sig"], _SIG_HEAD, sig)
+        elif key in entries:
+            parts.append(entries[key])
+    return b"".join(parts)
 
 
 def to_be_signed(header_bytes: bytes, payload: bytes) -> bytes:

@@ -50,7 +50,7 @@ class SealDraft:
     payload: bytes | bytearray = attrs.field(repr=False)  # ct, or body for a public envelope
     to_be_signed: bytes = attrs.field(repr=False)  # what the sender's Ed25519 key must sign
     limits: Limits = attrs.field(repr=False)
-    _entries: dict = attrs.field(repr=False, alias="entries")  # the header, encoded entry by entry
+    _entries: dict[str, bytes] = attrs.field(repr=False, alias="entries")  # the header, encoded entry by entry
 
     def finish(self, signature: bytes, *, verify_with: bytes | None = None) -> bytes:
         """The envelope's bytes, given the Ed25519 signature of `to_be_signed`.
