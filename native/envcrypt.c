@@ -25,9 +25,7 @@
 
 #define HASH_SIZE 32
 #define NONCE_SIZE 12
-#define TAG_SIZE 16
-
-static const unsigned char ZERO_SALT[HASH_SIZE];
+#define DHKEM_X25519 0x0020
 static const char PAYLOAD_KEY_LABEL[] = "milagro-envelope/v1/payload-key\x01";
 static const char COMMIT_LABEL[] = "milagro-envelope/v1/key-commitment\x01";
 
@@ -46,16 +44,17 @@ static suite_id hpke_suite(unsigned kem_id) {
     return s;
 }
 
-/* HMAC-SHA256(key, p1 || p2 || p3 || p4 || p5); NULL parts are skipped. */
+/* HMAC-SHA256 over the concatenation of `parts` (empty ones skipped), from a state already
+ * keyed: a key used twice is set up once. */
 typedef struct {
     const void *p;
     size_t n;
 } part;
 
-static void hmac(unsigned char out[HASH_SIZE], const unsigned char *key, size_t key_len,
-                 const part *parts, size_t count) {
-    crypto_auth_hmacsha256_state st;
-    crypto_auth_hmacsha256_init(&st, key, key_len);
+typedef crypto_auth_hmacsha256_state hmac_key;
+
+static void hmac_keyed(unsigned char out[HASH_SIZE], const hmac_key *key, const part *parts, size_t count) {
+    hmac_key st = *key;
     for (size_t i = 0; i < count; i++)
         if (parts[i].n)
             crypto_auth_hmacsha256_update(&st, parts[i].p, parts[i].n);
@@ -63,66 +62,94 @@ static void hmac(unsigned char out[HASH_SIZE], const unsigned char *key, size_t 
     sodium_memzero(&st, sizeof st);
 }
 
-static void labeled_extract(unsigned char out[HASH_SIZE], const suite_id *sid,
-                            const unsigned char *salt, size_t salt_len, const char *label,
-                            const unsigned char *ikm, size_t ikm_len) {
+static hmac_key zero_key; /* HKDF's empty salt: set once, by envc_available */
+
+static void labeled_extract(unsigned char out[HASH_SIZE], const suite_id *sid, const hmac_key *salt,
+                            const char *label, const unsigned char *ikm, size_t ikm_len) {
     const part parts[] = {{"HPKE-v1", 7}, {sid->id, sid->len}, {label, strlen(label)}, {ikm, ikm_len}};
-    hmac(out, salt ? salt : ZERO_SALT, salt ? salt_len : HASH_SIZE, parts, 4);
+    hmac_keyed(out, salt, parts, 4);
 }
 
 /* L <= 32: one HMAC block. */
-static void labeled_expand(unsigned char *out, size_t length, const suite_id *sid,
-                           const unsigned char prk[HASH_SIZE], const char *label,
-                           const unsigned char *info, size_t info_len) {
+static void labeled_expand(unsigned char *out, size_t length, const suite_id *sid, const hmac_key *prk,
+                           const char *label, const unsigned char *info, size_t info_len) {
     unsigned char l2[2] = {0, (unsigned char)length}, block[HASH_SIZE];
     const part parts[] = {{l2, 2}, {"HPKE-v1", 7}, {sid->id, sid->len}, {label, strlen(label)},
                           {info, info_len}, {"\x01", 1}};
-    hmac(block, prk, HASH_SIZE, parts, 6);
+    hmac_keyed(block, prk, parts, 6);
     memcpy(out, block, length);
     sodium_memzero(block, sizeof block);
 }
 
-/* The wrap's AES-256-GCM key and nonce. */
+static void set_key(hmac_key *key, const unsigned char secret[HASH_SIZE]) {
+    crypto_auth_hmacsha256_init(key, secret, HASH_SIZE);
+}
+
+/* The wrap's AES-256-GCM key and nonce, from the KEM's shared secret. */
 static void schedule(unsigned char key[HASH_SIZE], unsigned char nonce[NONCE_SIZE], unsigned kem_id,
-                     const unsigned char *secret, const unsigned char *kem_context,
-                     size_t kem_context_len, const unsigned char *info, size_t info_len) {
-    unsigned char shared[HASH_SIZE], prk[HASH_SIZE], context[1 + 2 * HASH_SIZE];
-    if (kem_context != NULL) {
-        suite_id kem = kem_suite(kem_id);
-        labeled_extract(prk, &kem, NULL, 0, "eae_prk", secret, HASH_SIZE);
-        labeled_expand(shared, HASH_SIZE, &kem, prk, "shared_secret", kem_context, kem_context_len);
-    } else {
-        memcpy(shared, secret, HASH_SIZE);
-    }
+                     const unsigned char shared[HASH_SIZE], const unsigned char *info, size_t info_len) {
+    unsigned char secret[HASH_SIZE], context[1 + 2 * HASH_SIZE];
+    hmac_key keyed;
     suite_id sid = hpke_suite(kem_id);
     context[0] = 0; /* mode_base */
-    labeled_extract(context + 1, &sid, NULL, 0, "psk_id_hash", NULL, 0);
-    labeled_extract(context + 1 + HASH_SIZE, &sid, NULL, 0, "info_hash", info, info_len);
-    labeled_extract(prk, &sid, shared, HASH_SIZE, "secret", NULL, 0);
-    labeled_expand(key, HASH_SIZE, &sid, prk, "key", context, sizeof context);
-    labeled_expand(nonce, NONCE_SIZE, &sid, prk, "base_nonce", context, sizeof context);
-    sodium_memzero(shared, sizeof shared);
+    labeled_extract(context + 1, &sid, &zero_key, "psk_id_hash", NULL, 0);
+    labeled_extract(context + 1 + HASH_SIZE, &sid, &zero_key, "info_hash", info, info_len);
+    set_key(&keyed, shared);
+    labeled_extract(secret, &sid, &keyed, "secret", NULL, 0);
+    set_key(&keyed, secret);
+    labeled_expand(key, HASH_SIZE, &sid, &keyed, "key", context, sizeof context);
+    labeled_expand(nonce, NONCE_SIZE, &sid, &keyed, "base_nonce", context, sizeof context);
+    sodium_memzero(secret, sizeof secret);
+    sodium_memzero(&keyed, sizeof keyed);
+}
+
+/* DHKEM(X25519)'s ExtractAndExpand: the shared secret from the DH output and enc || pkR. */
+static void dhkem_shared(unsigned char shared[HASH_SIZE], unsigned kem_id, const unsigned char dh[HASH_SIZE],
+                         const unsigned char *kem_context, size_t kem_context_len) {
+    unsigned char prk[HASH_SIZE];
+    hmac_key keyed;
+    suite_id kem = kem_suite(kem_id);
+    labeled_extract(prk, &kem, &zero_key, "eae_prk", dh, HASH_SIZE);
+    set_key(&keyed, prk);
+    labeled_expand(shared, HASH_SIZE, &kem, &keyed, "shared_secret", kem_context, kem_context_len);
     sodium_memzero(prk, sizeof prk);
+    sodium_memzero(&keyed, sizeof keyed);
+}
+
+/* `secret` as envcrypt.h says: the KEM's shared secret, or the X25519 output (kem_context set). */
+static void shared_secret(unsigned char shared[HASH_SIZE], unsigned kem_id, const unsigned char *secret,
+                          const unsigned char *kem_context, size_t kem_context_len) {
+    if (kem_context != NULL)
+        dhkem_shared(shared, kem_id, secret, kem_context, kem_context_len);
+    else
+        memcpy(shared, secret, HASH_SIZE);
 }
 
 int envc_available(void) {
-    return sodium_init() >= 0 && crypto_aead_aes256gcm_is_available();
+    if (sodium_init() < 0 || !crypto_aead_aes256gcm_is_available())
+        return 0;
+    static const unsigned char zeros[HASH_SIZE];
+    set_key(&zero_key, zeros); /* an empty salt is HashLen zero bytes: the same HMAC key */
+    return 1;
 }
 
 void envc_content_keys(const unsigned char *cek, unsigned char *payload_key, unsigned char *commitment) {
     const part payload[] = {{PAYLOAD_KEY_LABEL, sizeof PAYLOAD_KEY_LABEL - 1}};
     const part commit[] = {{COMMIT_LABEL, sizeof COMMIT_LABEL - 1}};
-    hmac(payload_key, cek, ENVC_SECRET_SIZE, payload, 1);
-    hmac(commitment, cek, ENVC_SECRET_SIZE, commit, 1);
+    hmac_key keyed;
+    set_key(&keyed, cek);
+    hmac_keyed(payload_key, &keyed, payload, 1);
+    hmac_keyed(commitment, &keyed, commit, 1);
+    sodium_memzero(&keyed, sizeof keyed);
 }
 
-int envc_unwrap(unsigned kem_id, const unsigned char *secret, const unsigned char *kem_context,
-                size_t kem_context_len, const unsigned char *info, size_t info_len,
-                const unsigned char *wck, const unsigned char *commitment,
-                unsigned char *payload_key) {
+/* Open the wrap, then derive and check the content keys (envc_unwrap's second half). */
+static int open_wrap(unsigned kem_id, unsigned char shared[HASH_SIZE], const unsigned char *info,
+                     size_t info_len, const unsigned char *wck, const unsigned char *commitment,
+                     unsigned char *payload_key) {
     unsigned char key[HASH_SIZE], nonce[NONCE_SIZE], cek[ENVC_SECRET_SIZE], expected[HASH_SIZE];
     int rc = ENVC_OK;
-    schedule(key, nonce, kem_id, secret, kem_context, kem_context_len, info, info_len);
+    schedule(key, nonce, kem_id, shared, info, info_len);
     if (crypto_aead_aes256gcm_decrypt_detached(cek, NULL, wck, ENVC_SECRET_SIZE, wck + ENVC_SECRET_SIZE,
                                                NULL, 0, nonce, key) != 0) {
         rc = ENVC_UNWRAP_FAILED;
@@ -133,18 +160,45 @@ int envc_unwrap(unsigned kem_id, const unsigned char *secret, const unsigned cha
     }
     if (rc != ENVC_OK)
         sodium_memzero(payload_key, HASH_SIZE);
+    sodium_memzero(shared, HASH_SIZE);
     sodium_memzero(key, sizeof key);
     sodium_memzero(cek, sizeof cek);
     sodium_memzero(expected, sizeof expected);
     return rc;
 }
 
+int envc_unwrap(unsigned kem_id, const unsigned char *secret, const unsigned char *kem_context,
+                size_t kem_context_len, const unsigned char *info, size_t info_len,
+                const unsigned char *wck, const unsigned char *commitment,
+                unsigned char *payload_key) {
+    unsigned char shared[HASH_SIZE];
+    shared_secret(shared, kem_id, secret, kem_context, kem_context_len);
+    return open_wrap(kem_id, shared, info, info_len, wck, commitment, payload_key);
+}
+
+int envc_unwrap_x25519(const unsigned char *scalar, const unsigned char *enc, const unsigned char *pk_r,
+                       const unsigned char *info, size_t info_len, const unsigned char *wck,
+                       const unsigned char *commitment, unsigned char *payload_key) {
+    unsigned char dh[HASH_SIZE], kem_context[2 * HASH_SIZE], shared[HASH_SIZE];
+    if (crypto_scalarmult(dh, scalar, enc) != 0) { /* an all-zero output: a low-order enc */
+        sodium_memzero(payload_key, HASH_SIZE);
+        return ENVC_UNWRAP_FAILED;
+    }
+    memcpy(kem_context, enc, HASH_SIZE);
+    memcpy(kem_context + HASH_SIZE, pk_r, HASH_SIZE);
+    dhkem_shared(shared, DHKEM_X25519, dh, kem_context, sizeof kem_context);
+    sodium_memzero(dh, sizeof dh);
+    return open_wrap(DHKEM_X25519, shared, info, info_len, wck, commitment, payload_key);
+}
+
 void envc_wrap(unsigned kem_id, const unsigned char *secret, const unsigned char *kem_context,
                size_t kem_context_len, const unsigned char *info, size_t info_len,
                const unsigned char *cek, unsigned char *wck) {
-    unsigned char key[HASH_SIZE], nonce[NONCE_SIZE];
-    schedule(key, nonce, kem_id, secret, kem_context, kem_context_len, info, info_len);
+    unsigned char shared[HASH_SIZE], key[HASH_SIZE], nonce[NONCE_SIZE];
+    shared_secret(shared, kem_id, secret, kem_context, kem_context_len);
+    schedule(key, nonce, kem_id, shared, info, info_len);
     crypto_aead_aes256gcm_encrypt_detached(wck, wck + ENVC_SECRET_SIZE, NULL, cek, ENVC_SECRET_SIZE,
                                            NULL, 0, NULL, nonce, key);
+    sodium_memzero(shared, sizeof shared);
     sodium_memzero(key, sizeof key);
 }

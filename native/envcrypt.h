@@ -10,7 +10,7 @@
 enum { ENVC_OK = 0, ENVC_UNWRAP_FAILED = 1, ENVC_COMMIT_MISMATCH = 2 };
 
 /* 1 if this machine can run the calls below (libsodium's AES-256-GCM needs AES-NI and
- * PCLMUL); 0: the caller keeps its general path. */
+ * PCLMUL); 0: the caller keeps its general path. Call it once, before any other. */
 int envc_available(void);
 
 /* The wrap's HPKE base-mode context (RFC 9180, HKDF-SHA256, AES-256-GCM, KEM `kem_id`) from
@@ -24,6 +24,13 @@ int envc_unwrap(unsigned kem_id, const unsigned char *secret, const unsigned cha
                 size_t kem_context_len, const unsigned char *info, size_t info_len,
                 const unsigned char *wck, const unsigned char *commitment,
                 unsigned char *payload_key);
+
+/* envc_unwrap for DHKEM(X25519) from the recipient's private key `scalar` itself (32 bytes,
+ * in the caller's secret memory): the DH runs here, and its output never leaves this call.
+ * `enc` and `pk_r` are 32 bytes. ENVC_UNWRAP_FAILED also for a low-order `enc`. */
+int envc_unwrap_x25519(const unsigned char *scalar, const unsigned char *enc, const unsigned char *pk_r,
+                       const unsigned char *info, size_t info_len, const unsigned char *wck,
+                       const unsigned char *commitment, unsigned char *payload_key);
 
 /* Seal the content key `cek` into `wck` (ENVC_WCK_SIZE bytes) under the same context. */
 void envc_wrap(unsigned kem_id, const unsigned char *secret, const unsigned char *kem_context,

@@ -128,6 +128,13 @@ static int recipients(cursor *c, size_t count, envr_fields *out) {
     return 1;
 }
 
+/* Lowercase base32 (RFC 4648): each character's value, 0xff for the rest. */
+static const unsigned char BASE32[256] = {
+    [0 ... 255] = 0xff,
+    ['a'] = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+    ['2'] = 26, 27, 28, 29, 30, 31,
+};
+
 /* A CIDv1 of codec raw (0x55) or dag-cbor (0x71) with a sha2-256 multihash, spelled as
  * the node spells it: "b" + lowercase base32 of its 36 bytes, unpadded, the 2 bits left
  * over zero. The same rule as _format.is_canonical_cid (the tests compare them). */
@@ -139,13 +146,8 @@ static int canonical_cid(const unsigned char *text, size_t n) {
     if (n != TEXT_SIZE || text[0] != 'b')
         return 0;
     for (size_t i = 1; i < n; i++) {
-        unsigned char c = text[i];
-        unsigned v;
-        if (c >= 'a' && c <= 'z')
-            v = c - 'a';
-        else if (c >= '2' && c <= '7')
-            v = c - '2' + 26;
-        else
+        unsigned v = BASE32[text[i]];
+        if (v > 31)
             return 0;
         acc = (acc << 5 | v) & 0xfff;
         bits += 5;
@@ -177,14 +179,24 @@ static int names_ok(const unsigned char *data, const envr_fields *f) {
         return 0;
     if (!(f->present >> ENVR_RECIPIENTS & 1))
         return 1;
+    /* No kid twice: each goes into a small open-addressing table keyed by 8 of its digest's
+     * characters (they share the CID prefix), compared in full on a collision. */
+    enum { SLOTS = 256 }; /* > 2 x the most recipients envr_read admits (max_list) */
+    const unsigned char *slot[SLOTS] = {0};
     const unsigned char *kids = data + f->at[ENVR_RECIPIENTS] + f->kid_at;
+    if (f->count > SLOTS / 2)
+        return 0;
     for (size_t i = 0; i < f->count; i++) {
         const unsigned char *kid = kids + i * f->record;
         if (!canonical_cid(kid, f->kid_len))
             return 0;
-        for (size_t j = 0; j < i; j++) /* at most 64 of them: pairs are cheap */
-            if (memcmp(kid, kids + j * f->record, f->kid_len) == 0)
+        unsigned long long key;
+        memcpy(&key, kid + f->kid_len - sizeof key, sizeof key);
+        size_t at = (size_t)(key * 0x9E3779B97F4A7C15ull >> 56) % SLOTS;
+        for (; slot[at] != NULL; at = (at + 1) % SLOTS)
+            if (memcmp(slot[at], kid, f->kid_len) == 0)
                 return 0;
+        slot[at] = kid;
     }
     return 1;
 }

@@ -29,6 +29,18 @@ KID = cid_for(b"reader", "dag-cbor")
 SUITE_NAMES = ("mx1", "mx2")
 
 
+class ForeignReader:
+    """READER's key operations without its key (as an HSM-held reader): for mx1 the C
+    path then starts from the DH output, not from the key."""
+
+    def __init__(self, reader: LocalReaderKeys) -> None:
+        self.x25519_public, self.mlkem768_public = reader.x25519_public, reader.mlkem768_public
+        self.x25519, self.mlkem768_decapsulate = reader.x25519, reader.mlkem768_decapsulate
+
+
+READERS = {"local": READER, "foreign": ForeignReader(READER)}
+
+
 @pytest.fixture
 def reference_path(monkeypatch):
     monkeypatch.setattr(_suites, "NATIVE_WRAP", False)
@@ -53,8 +65,10 @@ def _commitment(cek: bytes) -> bytes:
 
 @settings(max_examples=60, deadline=None)
 @given(suite_name=st.sampled_from(SUITE_NAMES), cek=st.binary(min_size=32, max_size=32),
-       info=st.binary(max_size=200), seed=st.binary(min_size=8, max_size=8))
-def test_the_c_wrap_makes_the_reference_bytes_and_each_path_opens_the_other(suite_name, cek, info, seed):
+       info=st.binary(max_size=200), seed=st.binary(min_size=8, max_size=8),
+       reader=st.sampled_from(list(READERS.values())))
+def test_the_c_wrap_makes_the_reference_bytes_and_each_path_opens_the_other(suite_name, cek, info, seed,
+                                                                            reader):
     native = _wrap(suite_name, cek, info, seed, native=True)
     assert native == _wrap(suite_name, cek, info, seed, native=False)
 
@@ -63,13 +77,14 @@ def test_the_c_wrap_makes_the_reference_bytes_and_each_path_opens_the_other(suit
         assert back.reveal() == cek
     with SecretBytes.copy_from(cek) as secret:
         expected_key, commitment = content_keys(secret)
-    with expected_key, suite.unwrap_payload_key(*native, READER, info, commitment) as payload_key:
+    with expected_key, suite.unwrap_payload_key(*native, reader, info, commitment) as payload_key:
         assert payload_key.reveal() == expected_key.reveal()
 
 
 @pytest.mark.parametrize("suite_name", SUITE_NAMES)
 @pytest.mark.parametrize("native", [True, False], ids=["c", "reference"])
-def test_both_paths_refuse_alike(suite_name, native, monkeypatch):
+@pytest.mark.parametrize("reader", list(READERS.values()), ids=list(READERS))
+def test_both_paths_refuse_alike(suite_name, native, reader, monkeypatch):
     monkeypatch.setattr(_suites, "NATIVE_WRAP", native)
     suite = _suites.SUITES[suite_name]
     cek, info = os.urandom(32), b"wrap info"
@@ -78,7 +93,7 @@ def test_both_paths_refuse_alike(suite_name, native, monkeypatch):
 
     def code(enc=enc, wck=wck, info=info, commitment=commitment):
         with pytest.raises(EnvelopeError) as caught:
-            suite.unwrap_payload_key(enc, wck, READER, info, commitment)
+            suite.unwrap_payload_key(enc, wck, reader, info, commitment)
         return caught.value.code
 
     flip = lambda b, i: b[:i] + bytes([b[i] ^ 1]) + b[i + 1:]  # noqa: E731
@@ -87,7 +102,9 @@ def test_both_paths_refuse_alike(suite_name, native, monkeypatch):
     assert code(enc=flip(enc, len(enc) - 1)) == ErrorCode.UNWRAP_FAILED  # the X25519 half
     assert code(enc=enc[:-1]) == ErrorCode.UNWRAP_FAILED
     assert code(info=info + b"!") == ErrorCode.UNWRAP_FAILED
+    assert code(wck=wck[:-1]) == ErrorCode.UNWRAP_FAILED
     assert code(commitment=flip(commitment, 31)) == ErrorCode.DECRYPT_FAILED
+    assert code(commitment=commitment[:-1]) == ErrorCode.DECRYPT_FAILED
     if suite_name == "mx2":
         assert code(enc=flip(enc, 0)) == ErrorCode.UNWRAP_FAILED  # the ML-KEM half
     else:

@@ -87,6 +87,12 @@ class LocalReaderKeys:
     def x25519_public(self) -> bytes:
         return self._x25519.x25519_public
 
+    @property
+    def x25519_secret(self) -> SecretBytes:
+        """The X25519 private key itself, for native code in this process (the envelope's
+        key unwrap, native/envcrypt.c) to run the DH where the key is. Treat with care."""
+        return self._x25519.secret
+
     def recipient_key(self, kid: str) -> RecipientKey:
         """The public half, to give to senders."""
         return RecipientKey(kid, self.x25519_public, self.mlkem768_public)

@@ -32,7 +32,7 @@ from milagro_node.core import hpke
 from milagro_node.secret_memory import SecretBytes, constant_time_equal
 
 from ._errors import EnvelopeError, ErrorCode
-from ._format import WCK_SIZE, content_keys
+from ._format import COMMIT_SIZE, WCK_SIZE, content_keys
 from ._hybrid_kem import X25519MlKem768
 
 try:
@@ -116,12 +116,23 @@ class EnvelopeSuite:
                 payload_key.close()
                 raise _not_committed()
             return payload_key
-        secret, kem_context = self._kem_secret(enc, reader)
+        # A key in this process's secret memory lets the DH run in the same C call.
+        scalar = None if self.post_quantum else getattr(reader, "x25519_secret", None)
+        # The C calls read exactly these sizes: check them here (parse already has).
+        if len(wck) != WCK_SIZE or (scalar is not None and len(enc) != self.n_enc):
+            raise _unwrap_failed()
+        if len(commitment) != COMMIT_SIZE:
+            raise _not_committed()
         payload_key = SecretBytes(32)
-        with secret:
-            rc = _lib.envc_unwrap(
-                self.kem_id, _secret_pointer(secret), kem_context or _ffi.NULL, len(kem_context),
-                info, len(info), wck, _ffi.from_buffer(commitment), _secret_pointer(payload_key))
+        if scalar is not None:
+            rc = _lib.envc_unwrap_x25519(_secret_pointer(scalar), enc, reader.x25519_public, info, len(info),
+                                         wck, _ffi.from_buffer(commitment), _secret_pointer(payload_key))
+        else:
+            secret, kem_context = self._kem_secret(enc, reader)
+            with secret:
+                rc = _lib.envc_unwrap(
+                    self.kem_id, _secret_pointer(secret), kem_context or _ffi.NULL, len(kem_context),
+                    info, len(info), wck, _ffi.from_buffer(commitment), _secret_pointer(payload_key))
         if rc != _lib.ENVC_OK:
             payload_key.close()
             raise _unwrap_failed() if rc == _lib.ENVC_UNWRAP_FAILED else _not_committed()
