@@ -81,6 +81,16 @@ def test_the_c_wrap_makes_the_reference_bytes_and_each_path_opens_the_other(suit
         assert payload_key.reveal() == expected_key.reveal()
 
 
+@settings(max_examples=50, deadline=None)
+@given(st.binary(min_size=32, max_size=32))
+def test_the_c_content_keys_are_the_reference_ones(cek):
+    with SecretBytes.copy_from(cek) as secret:
+        c_key, c_commitment = _suites.derive_content_keys(secret)
+        key, commitment = content_keys(secret)
+    with c_key, key:
+        assert (c_key.reveal(), c_commitment) == (key.reveal(), commitment)
+
+
 @pytest.mark.parametrize("suite_name", SUITE_NAMES)
 @pytest.mark.parametrize("native", [True, False], ids=["c", "reference"])
 @pytest.mark.parametrize("reader", list(READERS.values()), ids=list(READERS))

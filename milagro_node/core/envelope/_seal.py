@@ -30,11 +30,11 @@ from ._errors import EnvelopeError, ErrorCode
 from ._format import (
     CEK_SIZE, COMMIT_SIZE, CONTENT_NONCE, CT_OVERHEAD, DEFAULT_LIMITS, ID_SIZE, SIG_SIZE, VERSION,
     EnvelopeHeader, Limits,
-    Recipient, check_identity, check_kind, check_time_window, content_keys, encode_envelope,
+    Recipient, check_identity, check_kind, check_time_window, encode_envelope,
     encode_header, header_entries, to_be_signed, wrap_info,
 )
 from ._keys import Entropy, RecipientKey, SystemEntropy
-from ._suites import SUITES
+from ._suites import SUITES, derive_content_keys
 
 __all__ = ["SealDraft", "prepare_public", "prepare_seal", "seal", "seal_public"]
 
@@ -131,7 +131,7 @@ def prepare_seal(
         )
         entries = header_entries(header)
         header_bytes = encode_header(header, entries)
-        payload_key, commitment = content_keys(cek)
+        payload_key, commitment = derive_content_keys(cek)
     # ct = commitment || AES-GCM output, written in place: no second copy of a large payload.
     ct = bytearray(len(payload) + CT_OVERHEAD)
     ct[:COMMIT_SIZE] = commitment

@@ -47,7 +47,7 @@ except ImportError as exc:
 if TYPE_CHECKING:
     from ._keys import Entropy, ReaderKeys, RecipientKey
 
-__all__ = ["NATIVE_WRAP", "SUITES", "EnvelopeSuite"]
+__all__ = ["NATIVE_WRAP", "SUITES", "EnvelopeSuite", "derive_content_keys"]
 
 #: True where native/envcrypt.c can run (AES-NI and PCLMUL); tests turn it off to check
 #: the reference path.
@@ -156,6 +156,15 @@ class EnvelopeSuite:
             return hpke.open_secret(self.hpke_suite, enc, reader, info, wck)
         except hpke.HpkeError:
             raise _unwrap_failed() from None
+
+
+def derive_content_keys(cek: SecretBytes) -> tuple[SecretBytes, bytes]:
+    """`_format.content_keys` (payload key, key commitment), in C where `NATIVE_WRAP`."""
+    if not NATIVE_WRAP:
+        return content_keys(cek)
+    payload_key, commitment = SecretBytes(32), _ffi.new(f"unsigned char[{COMMIT_SIZE}]")
+    _lib.envc_content_keys(_secret_pointer(cek), _secret_pointer(payload_key), commitment)
+    return payload_key, _ffi.buffer(commitment)[:]
 
 
 def _secret_pointer(secret: SecretBytes) -> Any:
