@@ -37,7 +37,7 @@ from milagro_node.core import federation_wire as wire
 from milagro_node.core import ipld
 from milagro_node.core.envelope import (
     EnvelopeError, LocalReaderKeys, RecipientKey, ReplayCache, VerifiedEnvelope, envelope_cid,
-    open_verified, prepare_public, prepare_seal, verify_envelope,
+    find_recipient, open_verified, prepare_public, prepare_seal, verify_envelope,
 )
 
 from ..context import ActorContext
@@ -216,7 +216,7 @@ class EnvelopeRouter:
         """Store an accepted envelope addressed to this node (once), ack it if it came by
         gossip (a direct delivery's response is its ack), and watch for gaps."""
         header = verified.header
-        if header.public or self._me.identity not in {r.kid for r in header.recipients}:
+        if header.public or find_recipient(header.recipients, self._me.identity) is None:
             return
         if verified.cid in self._inbox_cids:
             return

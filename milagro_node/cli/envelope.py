@@ -45,6 +45,7 @@ from milagro_node.core.envelope import (
     RecipientKey,
     ReplayCache,
     envelope_cid,
+    find_recipient,
     inspect_envelope,
     open_envelope,
     prepare_seal,
@@ -180,7 +181,7 @@ async def _open(config: NodeConfig, logs: list[tuple[bytes, ...]], data: bytes) 
         # Unwrap the reader keys only if they can be needed: not for a public envelope, nor for
         # one addressed to others (which the core then refuses as not-a-recipient, after the
         # signature check).
-        wanted = any(r.kid == reader.identity for r in header.recipients)
+        wanted = find_recipient(header.recipients, reader.identity) is not None
         keys = None
         if wanted:
             x25519, mlkem_seed = await me.reader_keys()

@@ -42,7 +42,7 @@ order); `_suites` + `_hybrid_kem` (key wrapping, on `milagro_node.core.hpke`); `
 """
 
 from ._errors import EnvelopeError, ErrorCode
-from ._format import CT_OVERHEAD, DEFAULT_LIMITS, EnvelopeHeader, Limits, Recipient
+from ._format import CT_OVERHEAD, DEFAULT_LIMITS, EnvelopeHeader, Limits, Recipient, find_recipient
 from ._hybrid_kem import X25519MlKem768
 from ._keys import Ed25519SecretKey, Entropy, LocalReaderKeys, ReaderKeys, RecipientKey, SystemEntropy
 from ._open import (
@@ -75,6 +75,7 @@ __all__ = [
     "SystemEntropy",
     "X25519MlKem768",
     "envelope_cid",
+    "find_recipient",
     "inspect_envelope",
     "open_envelope",
     "open_verified",
