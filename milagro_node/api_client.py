@@ -49,11 +49,19 @@ class NodeApi:
         return reply["result"]
 
 
+#: The largest reply this client takes. A node's replies are not bounded by its own
+#: ``api.max_message_bytes`` (that bounds requests): an inbox page with 1 MiB envelopes in it
+#: is several MiB of base64, above trio-websocket's default of 1 MiB.
+MAX_REPLY_BYTES = 64 * 1024 * 1024
+
+
 @asynccontextmanager
-async def connect(url: str, *, token: str | None = None, timeout: float = 10) -> AsyncIterator[NodeApi]:
+async def connect(url: str, *, token: str | None = None, timeout: float = 10,
+                  max_reply_bytes: int = MAX_REPLY_BYTES) -> AsyncIterator[NodeApi]:
     headers = [(b"authorization", f"Bearer {token}".encode())] if token else None
     try:
-        async with open_websocket_url(url, extra_headers=headers, connect_timeout=timeout) as ws:
+        async with open_websocket_url(url, extra_headers=headers, connect_timeout=timeout,
+                                      max_message_size=max_reply_bytes) as ws:
             yield NodeApi(ws)
     except (OSError, HandshakeError) as exc:
         raise ApiUnavailable(f"no node answers at {url} ({type(exc).__name__}: {exc})") from None

@@ -123,10 +123,10 @@ class EnvelopeRouter:
         self._outbox = Outbox()
         for _, value in await self._store.kv_items("outbox"):
             self._outbox.add(Sent.from_doc(ipld.decode(value)))
-        for _, value in await self._store.kv_items("inbox"):
+        for key, value in await self._store.kv_items("inbox"):
             entry = ipld.decode(value)
             self._inbox_cids.add(entry["cid"])
-            self._inbox_count += 1
+            self._inbox_count = max(self._inbox_count, int(key) + 1)  # a failed write leaves a gap
             self._last_seq[entry["sender"]] = max(self._last_seq.get(entry["sender"], -1), entry.get("seq", -1))
 
     async def _start_serving(self, host: P2pHost) -> None:
@@ -162,7 +162,7 @@ class EnvelopeRouter:
 
     def counters(self) -> dict[str, Any]:
         return {"accepted": dict(self._inbound.accepted), "rejected": dict(self._inbound.rejected),
-                "sent": self._sent_count, "delivered": self._delivered, "received": self._inbox_count,
+                "sent": self._sent_count, "delivered": self._delivered, "received": len(self._inbox_cids),
                 "pending": self._outbox.pending(), "expired": self._expired,
                 "undispatched": self._routes.dropped}
 
@@ -212,36 +212,48 @@ class EnvelopeRouter:
             if verified is not None:
                 await self._keep(verified, ack=True)
 
-    async def _keep(self, verified: VerifiedEnvelope, *, ack: bool) -> None:
+    async def _keep(self, verified: VerifiedEnvelope, *, ack: bool) -> bool:
         """Store an accepted envelope addressed to this node (once), ack it if it came by
-        gossip (a direct delivery's response is its ack), and watch for gaps."""
+        gossip (a direct delivery's response is its ack), and watch for gaps. False if it
+        could not be stored: not acknowledged, so its sender delivers it again."""
         header = verified.header
         if header.public or find_recipient(header.recipients, self._me.identity) is None:
-            return
+            return True
         if verified.cid in self._inbox_cids:
-            return
+            return True
         try:
             payload = open_verified(verified, reader_kid=self._me.identity, reader_keys=self._reader).payload
         except EnvelopeError as exc:
             self._inbound.rejected[str(exc.code)] += 1
-            return
-        self._inbox_cids.add(verified.cid)
-        entry = {"cid": verified.cid, "sender": header.sender, "kind": header.kind,
-                 "seq": -1 if header.seq is None else header.seq, "received_ms": int(time.time() * 1000)}
-        await self._store.kv_batch((("inbox", f"{self._inbox_count:016d}", ipld.encode(entry)),),
-                                   blocks=((verified.data, "dag-cbor"),))
-        self._inbox_count += 1
-        self._ctx.log.debug("envelope received", extra={"cid": verified.cid, "sender": header.sender,
-                                                       "kind": header.kind})
-        last = self._last_seq.get(header.sender, -1)
-        if header.seq is not None:
-            self._last_seq[header.sender] = max(last, header.seq)
-            if header.seq > last + 1:  # a gap, or someone else's envelopes: ask the sender
-                self._nursery.start_soon(self._sync_from_identity, header.sender)
-        if ack:
-            self._queue_ack(header.sender, verified.cid)
-        await self._routes.dispatch(self._ctx.tell, EnvelopeArrived(verified.cid, header.sender, header.kind,
-                                                                    header.seq, payload))
+            return True
+        # Kept whole or not at all, even if the caller is cancelled (a direct delivery's
+        # handler is, at the libp2p request timeout): a CID marked held but never stored
+        # would be acknowledged and lost, and an inbox number taken twice overwrites a row.
+        with trio.CancelScope(shield=True):
+            self._inbox_cids.add(verified.cid)
+            number, self._inbox_count = self._inbox_count, self._inbox_count + 1
+            entry = {"cid": verified.cid, "sender": header.sender, "kind": header.kind,
+                     "seq": -1 if header.seq is None else header.seq, "received_ms": int(time.time() * 1000)}
+            try:
+                await self._store.kv_batch((("inbox", f"{number:016d}", ipld.encode(entry)),),
+                                           blocks=((verified.data, "dag-cbor"),))
+            except ActorError as exc:
+                self._inbox_cids.discard(verified.cid)
+                self._ctx.log.warning("envelope not kept: the store failed", extra={
+                    "cid": verified.cid, "sender": header.sender, "code": exc.code})
+                return False
+            self._ctx.log.debug("envelope received", extra={"cid": verified.cid, "sender": header.sender,
+                                                           "kind": header.kind})
+            last = self._last_seq.get(header.sender, -1)
+            if header.seq is not None:
+                self._last_seq[header.sender] = max(last, header.seq)
+                if header.seq > last + 1:  # a gap, or someone else's envelopes: ask the sender
+                    self._nursery.start_soon(self._sync_from_identity, header.sender)
+            if ack:
+                self._queue_ack(header.sender, verified.cid)
+            await self._routes.dispatch(self._ctx.tell, EnvelopeArrived(verified.cid, header.sender, header.kind,
+                                                                        header.seq, payload))
+        return True
 
     def _queue_ack(self, sender: str, cid: str) -> None:
         """Acknowledge gossip-received envelopes in batches: one stream per sender per 50 ms."""
@@ -280,7 +292,8 @@ class EnvelopeRouter:
         except Rejected as exc:
             return wire.error_response(exc.code, exc.message)
         self._inbound.take(data)
-        await self._keep(verified, ack=False)
+        if not await self._keep(verified, ack=False):
+            return wire.error_response("store-failed", "the envelope could not be stored: deliver it again")
         return wire.OK
 
     async def _answer_ack(self, peer_id: str, data: bytes) -> bytes:

@@ -2,11 +2,12 @@
 
 The tests share one devnet and run in file order: nodes 1-4 start first; node-5 starts late
 (`test_late_node_learns_every_identity`); node-3 is killed and restarted; a burst follows, then
-sends while node-4 is stopped.
+sends while node-4 is stopped, and while node-2's store fails.
 """
 
 import base64
 import signal
+import sqlite3
 
 import pytest
 import trio
@@ -162,3 +163,27 @@ async def test_a_stopped_member_does_not_hold_up_sends_to_the_others(net):
         async def arrived():
             return (await received(net, 4)).get(for_node4) == b"sent while node-4 was stopped"
         await eventually(arrived, timeout=110, what="node-4 got its envelope once it went on", step=1.0)
+
+
+async def test_an_envelope_is_not_lost_when_the_recipients_store_fails(net):
+    # node-2's database is write-locked by another process for longer than its busy timeout
+    # (5 s): the store refuses node-2's writes while two envelopes arrive, one by gossip and
+    # one too large for gossip (1 MiB: delivered directly). Neither may be acknowledged as
+    # kept, nor leave a hole: once the lock goes, node-1's re-deliveries store them, and an
+    # envelope sent after them lands as well.
+    big = b"D" * (1 << 20)
+    locker = sqlite3.connect(net.node(2).data_dir / "node.db", isolation_level=None, timeout=30)
+    try:
+        locker.execute("BEGIN IMMEDIATE")
+        by_gossip = await send(net, 1, [2], b"gossiped while node-2's store failed", kind="test.store")
+        direct = await send(net, 1, [2], big, kind="test.store")
+        await trio.sleep(8)
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    after = await send(net, 1, [2], b"sent after", kind="test.store")
+    expected = {by_gossip: b"gossiped while node-2's store failed", direct: big, after: b"sent after"}
+    with trio.fail_after(120):
+        async def all_kept():
+            return await received(net, 2, kind="test.store") == expected
+        await eventually(all_kept, timeout=110, what="node-2 kept all three envelopes", step=1.0)
