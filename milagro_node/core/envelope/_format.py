@@ -400,8 +400,9 @@ def _parse_common(data: bytes, words: list[int], limits: Limits, suites: dict[st
         k = _K[key]
         return data[words[at + k]:words[at + k] + words[size + k]]
 
-    encrypted = present & ~_SEQ == _ENCRYPTED_KEYS
-    if not (encrypted or present & ~_SEQ == _PUBLIC_KEYS) or words[number + _K["v"]] != VERSION:
+    keys = present & ~_SEQ  # seq is optional in both forms
+    encrypted = keys == _ENCRYPTED_KEYS
+    if not (encrypted or keys == _PUBLIC_KEYS) or words[number + _K["v"]] != VERSION:
         return None
     suite_name = cut("suite").decode("ascii")
     suite = suites.get(suite_name)
