@@ -80,15 +80,16 @@ async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float, wha
 
 
 async def inbox(api: NodeApi, *, payloads: bool = True) -> list[dict[str, Any]]:
-    """Every envelope in a node's inbox (paged through envelope.inbox; pages of 100, each
-    opened by the node while a burst may still be arriving)."""
+    """Every envelope in a node's inbox (paged through envelope.inbox; pages of up to 100,
+    each opened by the node while a burst may still be arriving; a page with payloads may
+    end early, so only an empty one is the end)."""
     rows: list[dict[str, Any]] = []
     while True:
         page = await api.call("envelope.inbox", after=rows[-1]["n"] + 1 if rows else 0, count=100,
                               payload=payloads)
-        rows += page
-        if len(page) < 100:
+        if not page:
             return rows
+        rows += page
 
 
 async def inbox_cids(api: NodeApi) -> set[str]:

@@ -57,6 +57,7 @@ NAME = "envelope-router"
 DIAL_FIRST_S, DIAL_MOST_S = 1.0, 30.0
 REPLAY_SAVE_S = 5.0
 DELIVERY_CONCURRENCY = 16
+PAGE_PAYLOAD_BYTES = 8 << 20  # an envelope.inbox page with payloads ends once it holds this much
 REQUEST_CONCURRENCY = 32
 
 
@@ -451,8 +452,12 @@ class EnvelopeRouter:
         if not payloads:
             return rows
         senders: dict[str, Any] = {}
-        for row in rows:
+        size = 0
+        for i, row in enumerate(rows):
+            if size >= PAGE_PAYLOAD_BYTES:  # the reply must stay readable: the caller reads on
+                return rows[:i]
             data = await self._store.get_block(row["cid"])
+            size += len(data)
             try:
                 if row["sender"] not in senders:
                     senders[row["sender"]] = await self._ctx.ask(

@@ -2,7 +2,7 @@
 
 The tests share one devnet and run in file order: nodes 1-4 start first; node-5 starts late
 (`test_late_node_learns_every_identity`); node-3 is killed and restarted; a burst follows, then
-sends while node-4 is stopped, and while node-2's store fails.
+sends while node-4 is stopped, while node-2's store fails, and of large envelopes.
 """
 
 import base64
@@ -187,3 +187,18 @@ async def test_an_envelope_is_not_lost_when_the_recipients_store_fails(net):
         async def all_kept():
             return await received(net, 2, kind="test.store") == expected
         await eventually(all_kept, timeout=110, what="node-2 kept all three envelopes", step=1.0)
+
+
+async def test_an_inbox_page_of_large_envelopes_stays_readable(net):
+    # Ten 1 MiB envelopes are 14 MiB of base64: a page with payloads ends at 8 MiB of them,
+    # and reading on from its last row gets the rest.
+    cids = [await send(net, 1, [2], bytes([n]) * (1 << 20), kind="test.large") for n in range(10)]
+    async with net.api(2) as api:
+        async def all_there():
+            return set(cids) <= await inbox_cids(api)
+        await eventually(all_there, timeout=110, what="node-2 has the ten", step=1.0)
+        first = min(r["n"] for r in await inbox(api, payloads=False) if r["cid"] in cids)
+        page = await api.call("envelope.inbox", after=first, count=50)
+        assert 1 <= len(page) < 10 and sum(len(r["payload"]) for r in page) < 16 << 20
+    got = await received(net, 2, kind="test.large")
+    assert [got[cid] for cid in cids] == [bytes([n]) * (1 << 20) for n in range(10)]
