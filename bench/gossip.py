@@ -254,33 +254,35 @@ class EnvelopeNet:
     async def _wait_rows(self, i: int, after: int, cids: set[str]) -> dict[str, int]:
         """received_ms of ``cids`` at node i (those that arrived within the deadline).
 
-        The inbox is read from ``after`` once its count says enough arrived, and again until
-        every one of ``cids`` is found: the count also grows with the nodes' own envelopes
-        (M-Pin shares), so it alone would stop the wait before the last of ``cids``."""
+        The inbox is read on from ``after`` once its count says enough arrived, and again
+        (from where the last read ended) until every one of ``cids`` is found: the count also
+        grows with the nodes' own envelopes (M-Pin shares), so it alone would stop the wait
+        before the last of ``cids``."""
         found: dict[str, int] = {}
+        n = after
         deadline = trio.current_time() + DEADLINE_S
         async with self.api(i) as api:
             while trio.current_time() < deadline:
                 if (await api.call("envelope.counters"))["received"] >= after + len(cids):
-                    found = await self._rows(api, after, cids)
+                    n = await self._read_rows(api, n, cids, found)
                     if len(found) == len(cids):
                         break
                 await trio.sleep(0.1)
         return found
 
     @staticmethod
-    async def _rows(api: NodeApi, after: int, cids: set[str]) -> dict[str, int]:
+    async def _read_rows(api: NodeApi, n: int, cids: set[str], found: dict[str, int]) -> int:
+        """Add the rows of ``cids`` from inbox row ``n`` on to ``found``; the next row to read."""
         page = 500  # the fields alone (payload=False): nothing opened, small replies
-        found: dict[str, int] = {}
-        n = after
         while True:
             rows = await api.call("envelope.inbox", after=n, count=page, payload=False)
             for row in rows:
                 if row["cid"] in cids:
                     found[row["cid"]] = row["received_ms"]
+            if rows:
+                n = rows[-1]["n"] + 1
             if len(rows) < page:
-                return found
-            n = rows[-1]["n"] + 1
+                return n
 
     async def _send(self, api: NodeApi, to: list[str], payload: str) -> tuple[str, float, float]:
         t0 = time.time() * 1000

@@ -160,13 +160,14 @@ static int canonical_cid(const unsigned char *text, size_t n) {
            && (raw[1] == 0x55 || raw[1] == 0x71) && raw[2] == 0x12 && raw[3] == 0x20;
 }
 
+/* kind is one or more of [A-Za-z0-9._:/-] (_format.check_kind). */
 static int kind_chars(const unsigned char *text, size_t n) {
     if (n == 0)
         return 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = text[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
-              || strchr("._:/-", c) != NULL) || c == 0)
+        int alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && (c == 0 || strchr("._:/-", c) == NULL)) /* strchr finds the NUL too */
             return 0;
     }
     return 1;
