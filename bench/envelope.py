@@ -4,9 +4,11 @@ Cases: suite mx1 / mx2 x payload 1 KiB / 64 KiB / 1 MiB x recipients 1 / 10 / 50
 
 "Envelope" is `milagro_node.core.envelope` as a node uses it: `seal` with an Ed25519 key and
 `open_envelope` as the first recipient, private keys held in `SecretBytes` (`LocalReaderKeys`,
-`Ed25519SecretKey`: each operation loads its key from secret memory). "Envelope, key objects"
-is the same code with the private keys held as key objects or plain bytes instead, to show
-what secret-memory key storage costs apart from the envelope itself.
+`Ed25519SecretKey`), in a process locked in RAM as `milagro-node run` locks itself
+(`secret_memory.lock_process_memory`; the table says if it was refused): there the reader
+keeps its ML-KEM-768 key as OpenSSL's key object, elsewhere it rebuilds it from its seed at
+each open. "Envelope, key objects" is the same code with every private key held as a key
+object or plain bytes, to show what secret-memory key storage costs apart from the envelope.
 
 "Bare" is the least a sender and reader must do with the same primitives, each from the
 faster of the two libraries here, keys ready for use: Ed25519 from libsodium (PyNaCl), which
@@ -57,7 +59,7 @@ from milagro_node.core.envelope import (
     Ed25519SecretKey, LocalReaderKeys, RecipientKey, ReplayCache, open_envelope, seal,
 )
 from milagro_node.core.ipld import cid_for
-from milagro_node.secret_memory import SecretBytes
+from milagro_node.secret_memory import SecretBytes, lock_process_memory
 
 from machine import CpuShares  # bench/machine.py
 
@@ -221,6 +223,7 @@ def main() -> None:
     sizes = {k: v for k, v in SIZES.items() if not args.quick or k != "64 KiB"}
     counts = tuple(c for c in COUNTS if not args.quick or c != 10)
 
+    unlocked = lock_process_memory()  # before any key is made, as the node does
     sender = Identity(0)
     readers = [Identity(n) for n in range(1, max(counts) + 1)]
     results = []
@@ -255,6 +258,8 @@ def main() -> None:
     print(f"ratio = envelope / bare primitives (median of {args.rounds} rounds); keyobj: private keys "
           f"as key objects instead of SecretBytes. Target <= {TARGET}x: "
           f"{len(results) - len(over)}/{len(results)} cases meet it.")
+    print("process memory: " + ("locked (the reader keeps its ML-KEM key object)" if unlocked is None
+                                else f"NOT locked ({unlocked}): the reader rebuilds its ML-KEM key at each open"))
     steal = [r["machine"]["steal"] for r in results if r["machine"]]
     if steal:
         print(f"machine: steal {min(steal):.0%}..{max(steal):.0%} of CPU time per case "
@@ -262,7 +267,7 @@ def main() -> None:
     out = ROOT / "bench" / "results" / "envelope.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"benchmark": "envelope", "rounds": args.rounds, "target_ratio": TARGET,
-                               "results": results}, indent=2))
+                               "process_memory_locked": unlocked is None, "results": results}, indent=2))
     print(f"wrote {out.relative_to(ROOT)}")
 
 

@@ -27,6 +27,12 @@ If ``mlock`` is refused (RLIMIT_MEMLOCK is small for non-root users and in
 many containers) the node keeps running with unlocked-but-wiped memory, logs
 one warning per process and reports it in ``memory_status()``.
 
+``lock_process_memory()`` goes further where the limits allow: every page of the
+process locked and no core dumps, so the copies that libraries make of keys (which
+SecretBytes cannot reach) stay out of swap too. Code may then keep a library's key
+object for a long-lived key (`process_memory_locked`), instead of rebuilding it from
+secret memory at each use.
+
 A secret has one owner; the type is not meant to be shared across threads.
 """
 
@@ -35,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import resource
 import threading
 from typing import Iterator
 
@@ -50,7 +57,10 @@ except ImportError as exc:
 __all__ = [
     "SecretBytes",
     "constant_time_equal",
+    "lock_process_memory",
+    "may_lock_process",
     "memory_status",
+    "process_memory_locked",
     "wipe_buffer",
 ]
 
@@ -62,6 +72,8 @@ log = logging.getLogger(__name__)
 _lock = threading.RLock()
 _mlock_refused = False
 _warned_pid: int | None = None  # warn once per process, also after fork
+_process_locked = False  # lock_process_memory() succeeded in this process (not a fork of it)
+_CAP_IPC_LOCK = 14
 
 _MEMLOCK_WARNING = (
     "secret memory is NOT locked in RAM: mlock was refused, so keys may be "
@@ -114,10 +126,64 @@ def constant_time_equal(a, b) -> bool:
     return bool(lib.secmem_ct_equal(pa, pb, na))
 
 
+def lock_process_memory() -> str | None:
+    """Lock the whole process in RAM, now and from now on, and out of core dumps.
+
+    None once locked; else why not, for the caller to log (the process runs on as
+    before). Only tried where it cannot fail a later allocation: with RLIMIT_MEMLOCK
+    unlimited or CAP_IPC_LOCK (root, outside most containers). Under a finite limit, a
+    process locked "from now on" gets allocation failures once it outgrows the limit.
+    """
+    global _process_locked
+    if _process_locked:
+        return None
+    if not may_lock_process():
+        soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+        return (f"RLIMIT_MEMLOCK is {soft} bytes and the process lacks CAP_IPC_LOCK: raise it to unlimited "
+                "(`ulimit -l unlimited`, LimitMEMLOCK=infinity, `--ulimit memlock=-1`) to lock the process")
+    error = lib.secmem_lock_process()
+    if error:
+        return f"mlockall refused: {os.strerror(error)}"
+    _process_locked = True
+    return None
+
+
+def process_memory_locked() -> bool:
+    """True once `lock_process_memory` succeeded in this process: no page of it can be
+    swapped to disk or dumped, library key objects included."""
+    return _process_locked
+
+
+def may_lock_process() -> bool:
+    """Whether `lock_process_memory` will try: RLIMIT_MEMLOCK unlimited, or CAP_IPC_LOCK."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    return soft == resource.RLIM_INFINITY or _has_ipc_lock()
+
+
+def _has_ipc_lock() -> bool:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> _CAP_IPC_LOCK & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
+def _forget_process_lock() -> None:
+    global _process_locked
+    _process_locked = False  # mlockall is not inherited by a forked child
+
+
+os.register_at_fork(after_in_child=_forget_process_lock)
+
+
 def memory_status() -> dict:
     """Secret-memory state for ``node.status``; never includes content.
 
     ``mlock``: "unlocked" once any mlock was refused in this process;
+    ``process``: "locked" after `lock_process_memory`, else "not locked";
     ``locked_bytes``: secret memory locked in RAM now (the slab pool, which is
     kept, plus large secrets); ``secrets``: live secrets; ``arenas``: arenas
     (16 pages each) mapped for small secrets.
@@ -128,6 +194,7 @@ def memory_status() -> dict:
         refused = _mlock_refused
     return {
         "mlock": "unlocked" if refused else "locked",
+        "process": "locked" if _process_locked else "not locked",
         "locked_bytes": stats.locked_bytes,
         "secrets": stats.secrets,
         "arenas": stats.arenas,

@@ -45,6 +45,7 @@ struct secmem_stats {
     size_t free_slots;
 };
 void secmem_stats(struct secmem_stats *out);
+int secmem_lock_process(void);
 extern void (*secmem_test_free_hook)(const void *p, size_t n);
 """
 

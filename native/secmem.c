@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -121,6 +122,18 @@ static void *map_secret(size_t n)
 /* mlock keeps pages out of swap. It is refused when RLIMIT_MEMLOCK is
  * exhausted (EPERM/ENOMEM/EAGAIN); callers degrade, they never fail. */
 static int try_lock(void *p, size_t n) { return mlock(p, n) == 0; }
+
+int secmem_lock_process(void)
+{
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#ifdef MCL_ONFAULT
+    if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) == 0)
+        return 0;
+    if (errno != EINVAL) /* EINVAL: a kernel older than 4.4, without MCL_ONFAULT */
+        return errno;
+#endif
+    return mlockall(MCL_CURRENT | MCL_FUTURE) == 0 ? 0 : errno;
+}
 
 /* -- slots ------------------------------------------------------------- */
 

@@ -57,6 +57,14 @@ struct secmem_stats {
     size_t free_slots;   /* zeroed slots ready for reuse */
 };
 
+/* Lock every page of the process in RAM, now and from now on (mlockall; pages are
+ * locked as they are first touched where the kernel has MCL_ONFAULT, so thread stacks
+ * are not filled up front), and mark it not dumpable (no core dump, no ptrace by other
+ * users). The second always holds once called; the first is undone by nothing but exec.
+ * 0 on success, else the errno of mlockall (memory stays as it was: each secret's own
+ * lock is untouched). Not inherited by forked children. */
+int secmem_lock_process(void);
+
 /* A consistent snapshot of the allocator's counters. */
 void secmem_stats(struct secmem_stats *out);
 

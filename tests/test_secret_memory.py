@@ -371,7 +371,7 @@ def test_view_is_released_and_close_waits_for_it():
 
 def test_memory_status_counts():
     base = memory_status()
-    assert set(base) == {"mlock", "locked_bytes", "secrets", "arenas"}
+    assert set(base) == {"mlock", "process", "locked_bytes", "secrets", "arenas"}
     slabs = allocator_stats()["slabs"]
     a = SecretBytes.random(10)  # a slot, maybe in a newly carved (locked) slab
     b = SecretBytes.random(PAGE + 1)  # two pages
@@ -450,7 +450,8 @@ def test_refused_mlock_degrades_with_one_warning():
     result = json.loads(out.stdout)
     assert result["locked"] == [False] * 7
     assert result["ok"]
-    assert result["status"] == {"mlock": "unlocked", "locked_bytes": 0, "secrets": 7, "arenas": 1}
+    assert result["status"] == {"mlock": "unlocked", "process": "not locked", "locked_bytes": 0, "secrets": 7,
+                                "arenas": 1}
     assert len(result["warnings"]) == 1
     level, message = result["warnings"][0]
     assert level == "WARNING"
@@ -595,3 +596,60 @@ def test_gather_copy_out_and_address():
     whole.close()
     with pytest.raises(ValueError):
         whole.address()
+
+
+# lock_process_memory() in a fresh interpreter (it cannot be undone in this one).
+PROCESS_LOCK_CHECKS = textwrap.dedent(
+    """
+    import ctypes, json, os
+    from milagro_node.core.envelope import LocalReaderKeys
+    from milagro_node.secret_memory import lock_process_memory, memory_status, process_memory_locked
+
+    refused = lock_process_memory()
+    keys = LocalReaderKeys.generate()
+    from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PublicKey
+    shared, ciphertext = MLKEM768PublicKey.from_public_bytes(keys.mlkem768_public).encapsulate()
+    with keys.mlkem768_decapsulate(ciphertext) as got:
+        decapsulates = got == shared
+    status = open("/proc/self/status").read()
+    vmlck_kib = int(status.split("VmLck:")[1].split()[0])
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.write(write, b"1" if process_memory_locked() else b"0")
+        os._exit(0)
+    os.waitpid(child, 0)
+    print(json.dumps({
+        "refused": refused, "process": memory_status()["process"],
+        "keeps_object": keys._mlkem_object is not None, "decapsulates": decapsulates,
+        "vmlck_kib": vmlck_kib, "dumpable": ctypes.CDLL(None).prctl(3, 0, 0, 0, 0),  # PR_GET_DUMPABLE
+        "child_locked": os.read(read, 1) == b"1",
+    }))
+    """
+)
+
+
+def _process_lock_run(script: str, *args: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_a_locked_process_keeps_its_ml_kem_key_object():
+    result = _process_lock_run(PROCESS_LOCK_CHECKS)
+    assert result["refused"] is None
+    assert result["process"] == "locked"
+    assert result["vmlck_kib"] > 1024  # the interpreter's pages, not only secret memory
+    assert result["dumpable"] == 0
+    assert result["keeps_object"] and result["decapsulates"]
+    assert not result["child_locked"]  # mlockall is not inherited: a fork says so
+
+
+def test_process_lock_is_refused_under_a_finite_limit_and_the_key_stays_a_seed():
+    # Without CAP_IPC_LOCK and with a finite RLIMIT_MEMLOCK, MCL_FUTURE could fail a later
+    # allocation: the lock is not tried, and the reader rebuilds its key at each use.
+    result = _process_lock_run(MEMLOCK_LIMIT_PRELUDE + PROCESS_LOCK_CHECKS, str(64 * 1024))
+    assert "RLIMIT_MEMLOCK" in result["refused"]
+    assert result["process"] == "not locked"
+    assert not result["keeps_object"] and result["decapsulates"]
+    assert result["vmlck_kib"] <= 64

@@ -140,8 +140,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     data = DataDir(config.data_dir)
     if not data.db.exists():
         raise CliError(f"{config.data_dir} is not initialised: run milagro-node init --data-dir {config.data_dir}", 2)
-    from milagro_node.runtime.node import serve  # imported late: `status` need not load the actors
+    from milagro_node.runtime.node import lock_memory, serve  # imported late: `status` need not load the actors
 
+    lock_memory(config)  # before any key is loaded
     trio.run(serve, config)
     return 0
 

@@ -77,6 +77,7 @@ class NodeSection:
     roles: tuple[str, ...] = ROLES
     log_format: str = "kv"  # "kv" | "json"
     log_level: str = "info"  # "debug" | "info" | "warning" | "error"
+    lock_memory: bool = True
 
 
 @attrs.frozen(kw_only=True)
@@ -234,7 +235,8 @@ def load_node_config(
     pin_file = get("hsm", "pin_file")
     return NodeConfig(
         node=NodeSection(name=get("node", "name"), roles=get("node", "roles"),
-                         log_format=get("node", "log_format"), log_level=get("node", "log_level")),
+                         log_format=get("node", "log_format"), log_level=get("node", "log_level"),
+                         lock_memory=get("node", "lock_memory")),
         api=ApiSection(listen=get("api", "listen"), max_message_bytes=get("api", "max_message_bytes"),
                        max_connections=get("api", "max_connections"),
                        requests_per_second=get("api", "requests_per_second"), burst=get("api", "burst"),

@@ -124,6 +124,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "log_format": Key("str", "kv", 'Log line format: "kv" (key=value) or "json".', one_of("kv", "json")),
         "log_level": Key("str", "info", '"debug", "info", "warning" or "error".',
                          one_of("debug", "info", "warning", "error")),
+        "lock_memory": Key("bool", True, "Lock the whole process in RAM and out of core dumps (mlockall), where\n"
+                           "RLIMIT_MEMLOCK is unlimited or the node has CAP_IPC_LOCK; node.status shows\n"
+                           "secret_memory.process. false: only secret memory itself is locked."),
         "data_dir": Key("path", None, "Where the node keeps its store, keys and PIN file.\n"
                         "Default: this file's directory (MILAGRO_DATA_DIR wins over this key).",
                         check_path, env=False, active=False),

@@ -47,6 +47,18 @@ def tune_interpreter() -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
 
 
+def lock_memory(config: NodeConfig) -> None:
+    """``[node] lock_memory``: the whole process out of swap and core dumps, if allowed."""
+    if not config.node.lock_memory:
+        log.info("process memory not locked (node.lock_memory = false): only secret memory is")
+        return
+    refused = secret_memory.lock_process_memory()
+    if refused is None:
+        log.info("process memory locked in RAM, no core dumps")
+    else:
+        log.warning("process memory NOT locked, only secret memory is", extra={"reason": refused})
+
+
 def settle_heap() -> None:
     """Once started, move every object made so far out of the cyclic GC's sight.
 

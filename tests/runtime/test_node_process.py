@@ -6,6 +6,7 @@ import sqlite3
 
 import pytest
 
+from milagro_node.secret_memory import may_lock_process
 from testkit import start_node, stop
 
 pytestmark = pytest.mark.slow
@@ -108,6 +109,8 @@ def test_token_unplugged_while_the_node_runs(data_dir, cli):
             hsm = {a["name"]: a for a in status["actors"]}["hsm-worker"]
             assert hsm["state"] == "running" and hsm["hsm"] == "unavailable"
             assert trio.run(call, "audit.tail")  # the store still serves
+            # [node] lock_memory (default on) locks the node where it may lock without limit.
+            assert status["secret_memory"]["process"] == ("locked" if may_lock_process() else "not locked")
         finally:
             (tokens / "unplugged").rename(token_dir)
         deadline = time.monotonic() + 10

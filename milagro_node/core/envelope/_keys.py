@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey, 
 from nacl import bindings as sodium
 
 from milagro_node.core.hpke import X25519SecretKey
-from milagro_node.secret_memory import SecretBytes
+from milagro_node.secret_memory import SecretBytes, process_memory_locked
 
 __all__ = [
     "Ed25519SecretKey",
@@ -67,16 +67,23 @@ class ReaderKeys(Protocol):
 class LocalReaderKeys:
     """`ReaderKeys` over private keys held in `SecretBytes` in this process."""
 
-    __slots__ = ("_x25519", "_mlkem_seed", "mlkem768_public")
+    __slots__ = ("_x25519", "_mlkem_seed", "_mlkem_object", "mlkem768_public")
 
     def __init__(self, x25519: SecretBytes, mlkem768_seed: SecretBytes | None = None) -> None:
         self._x25519 = X25519SecretKey(x25519)
         self._mlkem_seed = mlkem768_seed
+        self._mlkem_object: MLKEM768PrivateKey | None = None
         self.mlkem768_public = None
         if mlkem768_seed is not None:
             if len(mlkem768_seed) != MLKEM768_SEED_SIZE:
                 raise ValueError("an ML-KEM-768 seed is 64 bytes")
-            self.mlkem768_public = self._mlkem_key().public_key().public_bytes_raw()
+            key = self._mlkem_key()
+            self.mlkem768_public = key.public_key().public_bytes_raw()
+            # OpenSSL's copy of the key is out of SecretBytes' reach; it may live as long
+            # as the seed only where no page of this process can be swapped or dumped.
+            # Elsewhere it is rebuilt at each use (about 3x a decapsulation's cost).
+            if process_memory_locked():
+                self._mlkem_object = key
 
     @classmethod
     def generate(cls, *, post_quantum: bool = True) -> LocalReaderKeys:
@@ -106,10 +113,12 @@ class LocalReaderKeys:
         return SecretBytes.copy_from(self._mlkem_key().decapsulate(ciphertext))
 
     def _mlkem_key(self) -> MLKEM768PrivateKey:
-        # Expanded from the seed at each use, so the long-lived copy is the SecretBytes one.
+        if self._mlkem_object is not None:
+            return self._mlkem_object
         return MLKEM768PrivateKey.from_seed_bytes(self._mlkem_seed.reveal())
 
     def close(self) -> None:
+        self._mlkem_object = None  # released with the seed
         self._x25519.close()
         if self._mlkem_seed is not None:
             self._mlkem_seed.close()
