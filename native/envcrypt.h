@@ -7,7 +7,7 @@
 #define ENVC_SECRET_SIZE 32 /* a KEM shared secret, an X25519 output, a content key */
 #define ENVC_WCK_SIZE 48    /* the wrapped content key: AES-256-GCM of 32 bytes + tag */
 
-enum { ENVC_OK = 0, ENVC_UNWRAP_FAILED = 1, ENVC_COMMIT_MISMATCH = 2 };
+enum { ENVC_OK = 0, ENVC_UNWRAP_FAILED = 1, ENVC_COMMIT_MISMATCH = 2, ENVC_LOW_ORDER = 3 };
 
 /* 1 if this machine can run the calls below (libsodium's AES-256-GCM needs AES-NI and
  * PCLMUL); 0: the caller keeps its general path. Call it once, before any other. */
@@ -36,6 +36,13 @@ int envc_unwrap_x25519(const unsigned char *scalar, const unsigned char *enc, co
 void envc_wrap(unsigned kem_id, const unsigned char *secret, const unsigned char *kem_context,
                size_t kem_context_len, const unsigned char *info, size_t info_len,
                const unsigned char *cek, unsigned char *wck);
+
+/* envc_wrap for DHKEM(X25519) to the 32-byte public key `pk_r`: draws the ephemeral key
+ * here (`ephemeral` NULL; else those 32 bytes, for test vectors), writes its public half to
+ * `enc` (32 bytes) and the wrap to `wck`. The ephemeral key and the DH output live on this
+ * stack only. ENVC_LOW_ORDER (nothing written) if `pk_r` is a low-order point. */
+int envc_wrap_x25519(const unsigned char *pk_r, const unsigned char *ephemeral, const unsigned char *info,
+                     size_t info_len, const unsigned char *cek, unsigned char *enc, unsigned char *wck);
 
 /* The payload key and the key commitment of content key `cek`. */
 void envc_content_keys(const unsigned char *cek, unsigned char *payload_key,

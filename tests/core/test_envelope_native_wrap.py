@@ -14,9 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from milagro_node.core import hpke
-from milagro_node.core.envelope import EnvelopeError, ErrorCode, LocalReaderKeys, open_envelope, seal
+from milagro_node.core.envelope import EnvelopeError, ErrorCode, LocalReaderKeys, RecipientKey, open_envelope, seal
 from milagro_node.core.envelope import _suites
 from milagro_node.core.envelope._format import content_keys
+from milagro_node.core.envelope._keys import SystemEntropy
 from milagro_node.core.ipld import cid_for
 from milagro_node.secret_memory import SecretBytes
 from vectors.make_envelope_vectors import CREATED as NOW
@@ -148,3 +149,28 @@ def test_hpke_reference_is_what_the_c_schedule_follows():
     assert _suites.SUITES["mx1"].hpke_suite.suite_id == b"HPKE\x00\x20\x00\x01\x00\x02"
     assert _suites.SUITES["mx2"].hpke_suite.suite_id == b"HPKE\xff\x02\x00\x01\x00\x02"
     assert _suites.SUITES["mx1"].hpke_suite.kem is hpke.DHKEM_X25519
+
+
+def test_openssl_hpke_opens_the_c_wrap_with_its_own_ephemeral_key():
+    # The system path draws the ephemeral key in C: an independent HPKE must open the wrap.
+    from cryptography.hazmat.primitives import hpke as openssl_hpke
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    reader = X25519PrivateKey.generate()
+    recipient = RecipientKey(KID, reader.public_key().public_bytes_raw())
+    cek, info = os.urandom(32), b"wrap info"
+    openssl = openssl_hpke.Suite(openssl_hpke.KEM.X25519, openssl_hpke.KDF.HKDF_SHA256,
+                                 openssl_hpke.AEAD.AES_256_GCM)
+    encs = set()
+    for _ in range(3):
+        with SecretBytes.copy_from(cek) as secret:
+            enc, wck = _suites.SUITES["mx1"].wrap(recipient, secret, info, SystemEntropy())
+        assert openssl.decrypt(enc + wck, reader, info=info) == cek
+        encs.add(enc)
+    assert len(encs) == 3  # a fresh ephemeral key each time
+
+
+def test_a_low_order_recipient_key_is_refused_by_the_c_wrap():
+    for entropy in (SeededEntropy(b"seed"), SystemEntropy()):  # an ephemeral key given, or drawn in C
+        with SecretBytes.random(32) as cek, pytest.raises(ValueError, match="low-order"):
+            _suites.SUITES["mx1"].wrap(RecipientKey(KID, bytes(32)), cek, b"info", entropy)

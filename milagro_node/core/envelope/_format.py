@@ -385,8 +385,14 @@ _K = _cbor.KEY_NUMBERS
 _SEQ = 1 << _K["seq"]
 _ENCRYPTED_KEYS = sum(1 << _K[key] for key in HEADER_KEYS - {"seq"} | {"ct", "sig"})
 _PUBLIC_KEYS = sum(1 << _K[key] for key in HEADER_KEYS - {"seq", "recipients"} | {"body", "sig"})
-_IN_KEY_ORDER = tuple((1 << k, k) for k in sorted(_K.values()))
-_HEADER_BITS = sum(1 << _K[key] for key in HEADER_KEYS)
+# Word indices of what `_parse_common` reads: (a key's number, offset, length, entry start).
+_NUMBER = {key: _cbor.NUMBER + k for key, k in _K.items()}
+_AT = {key: _cbor.AT + k for key, k in _K.items()}
+_LEN = {key: _cbor.LEN + k for key, k in _K.items()}
+_ENTRY = {key: _cbor.ENTRY + k for key, k in _K.items()}
+# In DAG-CBOR key order an envelope's entries run v, ct, id, seq, sig, body, kind, ... so the
+# header is three runs of the envelope's bytes without ct and sig (two without body and sig).
+assert _KEY_ORDER[:7] == ("v", "ct", "id", "seq", "sig", "body", "kind")
 
 
 def _parse_common(data: bytes, words: list[int], limits: Limits, suites: dict[str, Any]) -> Parsed | None:
@@ -394,25 +400,21 @@ def _parse_common(data: bytes, words: list[int], limits: Limits, suites: dict[st
     found valid: the rest of `_check_schema`'s rules, on the numbers and sizes, and only
     the values a header needs are cut out. None if a rule fails: `_check_schema` then
     names the fault."""
-    present, number, at, size = words[0], _cbor.NUMBER, _cbor.AT, _cbor.LEN
-
-    def cut(key: str) -> bytes:
-        k = _K[key]
-        return data[words[at + k]:words[at + k] + words[size + k]]
-
+    present = words[0]
     keys = present & ~_SEQ  # seq is optional in both forms
     encrypted = keys == _ENCRYPTED_KEYS
-    if not (encrypted or keys == _PUBLIC_KEYS) or words[number + _K["v"]] != VERSION:
+    if not (encrypted or keys == _PUBLIC_KEYS) or words[_NUMBER["v"]] != VERSION:
         return None
-    suite_name = cut("suite").decode("ascii")
+    at, size = words[_AT["suite"]], words[_LEN["suite"]]
+    suite_name = data[at:at + size].decode("ascii")
     suite = suites.get(suite_name)
-    created, expires = words[number + _K["created"]], words[number + _K["expires"]]
-    if (suite is None or words[size + _K["id"]] != ID_SIZE or words[size + _K["sig"]] != SIG_SIZE
-            or words[size + _K["kind"]] > limits.max_kind_bytes
+    created, expires = words[_NUMBER["created"]], words[_NUMBER["expires"]]
+    if (suite is None or words[_LEN["id"]] != ID_SIZE or words[_LEN["sig"]] != SIG_SIZE
+            or words[_LEN["kind"]] > limits.max_kind_bytes
             or not created < expires <= created + limits.max_lifetime):
         return None
-    k_payload = _K["ct" if encrypted else "body"]
-    payload_size = words[size + k_payload]
+    payload = "ct" if encrypted else "body"
+    payload_at, payload_size = words[_AT[payload]], words[_LEN[payload]]
     recipients: Sequence[Recipient] = ()
     if encrypted:
         if (words[_cbor.ENC_LEN] != suite.n_enc or words[_cbor.WCK_LEN] != WCK_SIZE
@@ -421,19 +423,24 @@ def _parse_common(data: bytes, words: list[int], limits: Limits, suites: dict[st
         recipients = Recipients(data, words)
     elif payload_size > limits.max_payload_bytes:
         return None
+    sender_at, id_at, kind_at = words[_AT["sender"]], words[_AT["id"]], words[_AT["kind"]]
+    sig_at = words[_AT["sig"]]
     header = EnvelopeHeader(
-        version=VERSION, suite=suite_name, sender=cut("sender").decode("ascii"), created=created,
-        expires=expires, id=cut("id"), kind=cut("kind").decode("ascii"),
-        seq=words[number + _K["seq"]] if present & _SEQ else None, recipients=recipients,
-        payload_size=payload_size,
+        version=VERSION, suite=suite_name,
+        sender=data[sender_at:sender_at + words[_LEN["sender"]]].decode("ascii"),
+        created=created, expires=expires, id=data[id_at:id_at + ID_SIZE],
+        kind=data[kind_at:kind_at + words[_LEN["kind"]]].decode("ascii"),
+        seq=words[_NUMBER["seq"]] if present & _SEQ else None, recipients=recipients, payload_size=payload_size,
     )
-    # `cut_header` on the words: each header entry's bytes run to the next entry's start.
-    starts = [(bit, words[_cbor.ENTRY + k]) for bit, k in _IN_KEY_ORDER if present & bit]
-    ends = [start for _, start in starts[1:]] + [len(data)]
-    parts = [data[start:end] for (bit, start), end in zip(starts, ends) if bit & _HEADER_BITS]
-    payload_at = words[at + k_payload]
-    return Parsed(header, bytes([0xA0 | len(parts)]) + b"".join(parts),
-                  memoryview(data)[payload_at:payload_at + payload_size], cut("sig"))
+    view, first = memoryview(data), words[_ENTRY["v"]]
+    sig_entry, kind_entry = words[_ENTRY["sig"]], words[_ENTRY["kind"]]
+    count = (8 if encrypted else 7) + (present & _SEQ > 0)
+    if encrypted:
+        runs = (bytes((0xA0 | count,)), view[first:words[_ENTRY["ct"]]], view[words[_ENTRY["id"]]:sig_entry],
+                view[kind_entry:])
+    else:
+        runs = (bytes((0xA0 | count,)), view[first:sig_entry], view[kind_entry:])
+    return Parsed(header, b"".join(runs), view[payload_at:payload_at + payload_size], data[sig_at:sig_at + SIG_SIZE])
 
 
 def _check_schema(value: dict[str, Any], limits: Limits, suites: dict[str, Any]) -> EnvelopeHeader:

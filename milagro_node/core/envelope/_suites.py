@@ -8,16 +8,17 @@ A wrap is one HPKE base-mode message: ``enc, wck = HPKE.Seal(pkR, info, aad="", 
 ``info`` from `_format.wrap_info` (suite, envelope id, sender, kid). The suites differ only in
 the KEM; the signature is Ed25519 in both (a post-quantum signature is a later suite).
 
-mx1 is a registered HPKE ciphersuite, so its wraps are made by OpenSSL's HPKE (through
-`cryptography`) unless the caller injects the ephemeral key (test vectors): the same bytes
-on the wire, at C speed for a sender with many recipients. Unwrapping always uses our
-KEM code, because the reader's private key is reachable only through a DH call
-(`ReaderKeys`), never as a key object. tests/core/test_hpke.py checks both directions.
+mx1 is a registered HPKE ciphersuite: OpenSSL's HPKE (`cryptography`) opens our wraps and
+we open its (tests/core/test_hpke.py). Both paths below make the same bytes from the same
+ephemeral key (the test vectors inject one).
 
 What follows the KEM — HPKE's key schedule, the wrap's AES-256-GCM and the content keys —
 runs in one C call (native/envcrypt.c, libsodium) where this machine has the AES
-instructions libsodium needs (`NATIVE_WRAP`); else, and as the reference the tests compare
-it with, in `hpke` and `_format.content_keys`. Same bytes either way.
+instructions libsodium needs (`NATIVE_WRAP`). For mx1 the X25519 operations run there too:
+a sender's ephemeral key (libsodium's fixed-base multiplication, about half the cost of
+OpenSSL's key generation), and a reader's DH when its key is in this process. Else, and as
+the reference the tests compare it with, in `hpke` and `_format.content_keys`. Same bytes
+either way.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from cryptography.hazmat.primitives import hpke as native_hpke
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from milagro_node.core import hpke
 from milagro_node.secret_memory import SecretBytes, constant_time_equal
@@ -34,6 +33,7 @@ from milagro_node.secret_memory import SecretBytes, constant_time_equal
 from ._errors import EnvelopeError, ErrorCode
 from ._format import COMMIT_SIZE, WCK_SIZE, content_keys
 from ._hybrid_kem import X25519MlKem768
+from ._keys import X25519_PUBLIC_SIZE
 
 try:
     from milagro_node._envcrypt import ffi as _ffi
@@ -59,7 +59,6 @@ class EnvelopeSuite:
     name: str
     hpke_suite: hpke.Suite
     post_quantum: bool
-    native: Any = None  # the same ciphersuite in OpenSSL's HPKE, if it has it
 
     @property
     def n_enc(self) -> int:
@@ -77,18 +76,16 @@ class EnvelopeSuite:
              entropy: Entropy) -> tuple[bytes, bytes]:
         """``(enc, wck)``: the content key sealed to ``recipient``."""
         public_key = self.public_key(recipient)
-        # DHKEM takes its ephemeral private key, the hybrid KEM the whole entropy source.
+        # DHKEM takes its ephemeral private key (None: made where it is used), the hybrid
+        # KEM the whole entropy source.
         ephemeral = entropy if self.post_quantum else entropy.x25519_ephemeral()
         try:
-            if ephemeral is None and self.native is not None:
-                blob = self.native.encrypt(cek.reveal(), X25519PublicKey.from_public_bytes(public_key),
-                                           info=info)
-                n_enc = self.n_enc
-                return blob[:n_enc], blob[n_enc:]
             if not NATIVE_WRAP:
                 return hpke.seal_secret(self.hpke_suite, public_key, info, cek, ephemeral=ephemeral)
-            shared, enc = self.hpke_suite.kem.encap(public_key, ephemeral)
             wck = _ffi.new(f"unsigned char[{WCK_SIZE}]")
+            if not self.post_quantum:
+                return _wrap_x25519(public_key, ephemeral, info, cek, wck)
+            shared, enc = self.hpke_suite.kem.encap(public_key, ephemeral)
             with shared:
                 _lib.envc_wrap(self.kem_id, _secret_pointer(shared), _ffi.NULL, 0, info, len(info),
                                _secret_pointer(cek), wck)
@@ -167,6 +164,19 @@ def derive_content_keys(cek: SecretBytes) -> tuple[SecretBytes, bytes]:
     return payload_key, _ffi.buffer(commitment)[:]
 
 
+def _wrap_x25519(public_key: bytes, ephemeral: SecretBytes | None, info: bytes, cek: SecretBytes,
+                 wck: Any) -> tuple[bytes, bytes]:
+    """mx1's wrap in one C call, the ephemeral key drawn there unless given."""
+    if len(public_key) != X25519_PUBLIC_SIZE:
+        raise ValueError(f"an X25519 public key is {X25519_PUBLIC_SIZE} bytes")
+    enc = _ffi.new(f"unsigned char[{X25519_PUBLIC_SIZE}]")
+    rc = _lib.envc_wrap_x25519(public_key, _ffi.NULL if ephemeral is None else _secret_pointer(ephemeral),
+                               info, len(info), _secret_pointer(cek), enc, wck)
+    if rc != _lib.ENVC_OK:
+        raise ValueError("the X25519 public key is a low-order point")
+    return _ffi.buffer(enc)[:], _ffi.buffer(wck)[:]
+
+
 def _secret_pointer(secret: SecretBytes) -> Any:
     return _ffi.cast("unsigned char *", secret.address())
 
@@ -179,10 +189,6 @@ def _not_committed() -> EnvelopeError:
     return EnvelopeError(ErrorCode.DECRYPT_FAILED, "the content key does not match its commitment")
 
 SUITES: dict[str, EnvelopeSuite] = {
-    "mx1": EnvelopeSuite(
-        "mx1", hpke.Suite(hpke.DHKEM_X25519, hpke.AES_256_GCM), post_quantum=False,
-        native=native_hpke.Suite(native_hpke.KEM.X25519, native_hpke.KDF.HKDF_SHA256,
-                                 native_hpke.AEAD.AES_256_GCM),
-    ),
+    "mx1": EnvelopeSuite("mx1", hpke.Suite(hpke.DHKEM_X25519, hpke.AES_256_GCM), post_quantum=False),
     "mx2": EnvelopeSuite("mx2", hpke.Suite(X25519MlKem768(), hpke.AES_256_GCM), post_quantum=True),
 }
