@@ -21,6 +21,7 @@
 #include "envcrypt.h"
 
 #include <sodium.h>
+#include <stdint.h>
 #include <string.h>
 
 #define HASH_SIZE 32
@@ -125,11 +126,141 @@ static void shared_secret(unsigned char shared[HASH_SIZE], unsigned kem_id, cons
         memcpy(shared, secret, HASH_SIZE);
 }
 
+/* -- SHA3-256 (FIPS 202), for mx2's combiner ----------------------------------------------
+ * Keccak-f[1600] on 25 little-endian 64-bit lanes (lane x + 5y); XOR, AND, NOT and fixed
+ * rotations only, so its time does not depend on the data. The tables are the standard's;
+ * envc_available recomputes them as FIPS 202 defines them (Algorithms 2 and 5) and refuses
+ * to run on a mismatch. */
+#define SHA3_RATE 136 /* bytes absorbed per permutation: 1600 - 2 x 256 bits */
+
+static const uint64_t ROUND_CONSTANT[24] = {
+    0x0000000000000001ULL, 0x0000000000008082ULL, 0x800000000000808AULL, 0x8000000080008000ULL,
+    0x000000000000808BULL, 0x0000000080000001ULL, 0x8000000080008081ULL, 0x8000000000008009ULL,
+    0x000000000000008AULL, 0x0000000000000088ULL, 0x0000000080008009ULL, 0x000000008000000AULL,
+    0x000000008000808BULL, 0x800000000000008BULL, 0x8000000000008089ULL, 0x8000000000008003ULL,
+    0x8000000000008002ULL, 0x8000000000000080ULL, 0x000000000000800AULL, 0x800000008000000AULL,
+    0x8000000080008081ULL, 0x8000000000008080ULL, 0x0000000080000001ULL, 0x8000000080008008ULL};
+static const unsigned ROTATION[25] = { /* rho, by lane */
+    0, 1, 62, 28, 27, 36, 44, 6, 55, 20, 3, 10, 43, 25, 39, 41, 45, 15, 21, 8, 18, 2, 61, 56, 14};
+static const unsigned PI_TARGET[25] = { /* pi: lane (x, y) moves to (y, 2x + 3y mod 5) */
+    0, 10, 20, 5, 15, 16, 1, 11, 21, 6, 7, 17, 2, 12, 22, 23, 8, 18, 3, 13, 14, 24, 9, 19, 4};
+
+static int rc_bit(unsigned t) { /* FIPS 202 Algorithm 5: the LFSR x^8 + x^6 + x^5 + x^4 + 1 */
+    unsigned r = 1;
+    for (unsigned i = 0; i < t % 255; i++)
+        r = (r << 1) ^ ((r >> 7) & 1 ? 0x171 : 0);
+    return r & 1;
+}
+
+static int keccak_tables_ok(void) {
+    for (unsigned round = 0; round < 24; round++) {
+        uint64_t rc = 0;
+        for (unsigned j = 0; j <= 6; j++)
+            rc |= (uint64_t)rc_bit(j + 7 * round) << ((1u << j) - 1);
+        if (rc != ROUND_CONSTANT[round])
+            return 0;
+    }
+    unsigned x = 1, y = 0;
+    for (unsigned t = 0; t < 24; t++) { /* Algorithm 2 */
+        if (ROTATION[x + 5 * y] != ((t + 1) * (t + 2) / 2) % 64)
+            return 0;
+        unsigned next_y = (2 * x + 3 * y) % 5;
+        x = y;
+        y = next_y;
+    }
+    for (x = 0; x < 5; x++)
+        for (y = 0; y < 5; y++)
+            if (PI_TARGET[x + 5 * y] != y + 5 * ((2 * x + 3 * y) % 5))
+                return 0;
+    return ROTATION[0] == 0;
+}
+
+static inline uint64_t rotl(uint64_t v, unsigned n) { return n ? (v << n) | (v >> (64 - n)) : v; }
+
+/* On a local copy of the state, which the compiler keeps in registers (taking its address,
+ * to wipe it, would force it to memory: the caller wipes the state instead). */
+static void keccak_f(uint64_t lanes[25]) {
+    uint64_t a[25], c[5], b[25];
+    memcpy(a, lanes, sizeof a);
+    for (unsigned round = 0; round < 24; round++) {
+#pragma GCC unroll 5
+        for (unsigned x = 0; x < 5; x++) /* theta */
+            c[x] = a[x] ^ a[x + 5] ^ a[x + 10] ^ a[x + 15] ^ a[x + 20];
+#pragma GCC unroll 5
+        for (unsigned x = 0; x < 5; x++) {
+            uint64_t d = c[(x + 4) % 5] ^ rotl(c[(x + 1) % 5], 1);
+#pragma GCC unroll 5
+            for (unsigned y = 0; y < 25; y += 5)
+                a[x + y] ^= d;
+        }
+#pragma GCC unroll 25
+        for (unsigned i = 0; i < 25; i++) /* rho and pi */
+            b[PI_TARGET[i]] = rotl(a[i], ROTATION[i]);
+#pragma GCC unroll 5
+        for (unsigned y = 0; y < 25; y += 5) /* chi */
+#pragma GCC unroll 5
+            for (unsigned x = 0; x < 5; x++)
+                a[x + y] = b[x + y] ^ (~b[(x + 1) % 5 + y] & b[(x + 2) % 5 + y]);
+        a[0] ^= ROUND_CONSTANT[round]; /* iota */
+    }
+    memcpy(lanes, a, sizeof a);
+}
+
+typedef struct {
+    uint64_t lanes[25];
+    size_t used; /* bytes absorbed into the current block */
+} sha3;
+
+static void sha3_absorb(sha3 *h, const unsigned char *p, size_t n) {
+    while (n > 0 && h->used % 8) { /* up to a lane boundary */
+        h->lanes[h->used / 8] ^= (uint64_t)*p++ << (8 * (h->used % 8));
+        n--;
+        if (++h->used == SHA3_RATE) {
+            keccak_f(h->lanes);
+            h->used = 0;
+        }
+    }
+    while (n >= 8) { /* whole lanes */
+        uint64_t lane = 0;
+        for (unsigned i = 0; i < 8; i++)
+            lane |= (uint64_t)p[i] << (8 * i);
+        h->lanes[h->used / 8] ^= lane;
+        p += 8;
+        n -= 8;
+        if ((h->used += 8) == SHA3_RATE) {
+            keccak_f(h->lanes);
+            h->used = 0;
+        }
+    }
+    for (; n > 0; n--, h->used++) /* the rest, within one lane */
+        h->lanes[h->used / 8] ^= (uint64_t)*p++ << (8 * (h->used % 8));
+}
+
+static void sha3_256(unsigned char out[HASH_SIZE], const part *parts, size_t count) {
+    sha3 h;
+    memset(&h, 0, sizeof h);
+    for (size_t i = 0; i < count; i++)
+        sha3_absorb(&h, parts[i].p, parts[i].n);
+    h.lanes[h.used / 8] ^= (uint64_t)0x06 << (8 * (h.used % 8)); /* SHA-3's domain bits, pad10*1 */
+    h.lanes[(SHA3_RATE - 1) / 8] ^= (uint64_t)0x80 << (8 * ((SHA3_RATE - 1) % 8));
+    keccak_f(h.lanes);
+    for (unsigned i = 0; i < HASH_SIZE; i++)
+        out[i] = (unsigned char)(h.lanes[i / 8] >> (8 * (i % 8)));
+    sodium_memzero(&h, sizeof h);
+}
+
+void envc_sha3_256(const unsigned char *data, size_t len, unsigned char *out) {
+    const part one[] = {{data, len}};
+    sha3_256(out, one, 1);
+}
+
 int envc_available(void) {
     if (sodium_init() < 0 || !crypto_aead_aes256gcm_is_available())
         return 0;
     static const unsigned char zeros[HASH_SIZE];
     set_key(&zero_key, zeros); /* an empty salt is HashLen zero bytes: the same HMAC key */
+    if (!keccak_tables_ok())
+        return 0;
     return 1;
 }
 
@@ -224,4 +355,59 @@ int envc_wrap_x25519(const unsigned char *pk_r, const unsigned char *ephemeral, 
     sodium_memzero(sk, sizeof sk);
     sodium_memzero(dh, sizeof dh);
     return rc;
+}
+
+/* -- mx2: X25519 + ML-KEM-768 (milagro_node/core/envelope/_hybrid_kem.py) -------------------
+ * The ML-KEM half runs in the caller (OpenSSL, through `cryptography`); the X25519 half, the
+ * combiner and the HPKE wrap run here, so neither shared secret becomes a Python object. */
+#define MX2_KEM 0xFF02
+#define MLKEM768_CT 1088
+#define MLKEM768_PK 1184
+static const char MX2_LABEL[] = "milagro/mx2/X25519+ML-KEM-768";
+
+static void mx2_combine(unsigned char out[HASH_SIZE], const unsigned char *ss_m, const unsigned char *ss_x,
+                        const unsigned char *ct_m, const unsigned char *ct_x, const unsigned char *pk_m,
+                        const unsigned char *pk_x) {
+    const part parts[] = {{MX2_LABEL, sizeof MX2_LABEL - 1}, {ss_m, HASH_SIZE}, {ss_x, HASH_SIZE},
+                          {ct_m, MLKEM768_CT}, {ct_x, HASH_SIZE}, {pk_m, MLKEM768_PK}, {pk_x, HASH_SIZE}};
+    sha3_256(out, parts, 7);
+}
+
+int envc_wrap_mx2(const unsigned char *pk_m, const unsigned char *pk_x, const unsigned char *ss_m,
+                  const unsigned char *ct_m, const unsigned char *ephemeral, const unsigned char *info,
+                  size_t info_len, const unsigned char *cek, unsigned char *ct_x, unsigned char *wck) {
+    unsigned char sk[HASH_SIZE], pk_e[HASH_SIZE], ss_x[HASH_SIZE], shared[HASH_SIZE];
+    int rc = ENVC_OK;
+    if (ephemeral != NULL)
+        memcpy(sk, ephemeral, HASH_SIZE);
+    else
+        randombytes_buf(sk, HASH_SIZE);
+    if (crypto_scalarmult_base(pk_e, sk) != 0 || crypto_scalarmult(ss_x, sk, pk_x) != 0) {
+        rc = ENVC_LOW_ORDER;
+    } else {
+        mx2_combine(shared, ss_m, ss_x, ct_m, pk_e, pk_m, pk_x);
+        envc_wrap(MX2_KEM, shared, NULL, 0, info, info_len, cek, wck);
+        memcpy(ct_x, pk_e, HASH_SIZE);
+    }
+    sodium_memzero(sk, sizeof sk);
+    sodium_memzero(ss_x, sizeof ss_x);
+    sodium_memzero(shared, sizeof shared);
+    return rc;
+}
+
+int envc_unwrap_mx2(const unsigned char *scalar, const unsigned char *ss_x, const unsigned char *ss_m,
+                    const unsigned char *enc, const unsigned char *pk_m, const unsigned char *pk_x,
+                    const unsigned char *info, size_t info_len, const unsigned char *wck,
+                    const unsigned char *commitment, unsigned char *payload_key) {
+    unsigned char dh[HASH_SIZE], shared[HASH_SIZE];
+    const unsigned char *ct_x = enc + MLKEM768_CT;
+    if (scalar == NULL) {
+        memcpy(dh, ss_x, HASH_SIZE);
+    } else if (crypto_scalarmult(dh, scalar, ct_x) != 0) { /* a low-order ct_x */
+        sodium_memzero(payload_key, HASH_SIZE);
+        return ENVC_UNWRAP_FAILED;
+    }
+    mx2_combine(shared, ss_m, dh, enc, ct_x, pk_m, pk_x);
+    sodium_memzero(dh, sizeof dh);
+    return open_wrap(MX2_KEM, shared, info, info_len, wck, commitment, payload_key);
 }

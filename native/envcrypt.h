@@ -44,6 +44,26 @@ void envc_wrap(unsigned kem_id, const unsigned char *secret, const unsigned char
 int envc_wrap_x25519(const unsigned char *pk_r, const unsigned char *ephemeral, const unsigned char *info,
                      size_t info_len, const unsigned char *cek, unsigned char *enc, unsigned char *wck);
 
+/* mx2's wrap (kem_id 0xFF02) from the ML-KEM-768 half the caller made (`ss_m`, 32 bytes,
+ * and `ct_m`, 1088): the X25519 half with an ephemeral key drawn here (`ephemeral` NULL) or
+ * given, the combiner (SHA3-256) and the HPKE wrap. Writes ct_x (32 bytes: enc is
+ * ct_m || ct_x) and `wck`. ENVC_LOW_ORDER (nothing written) for a low-order `pk_x`. */
+int envc_wrap_mx2(const unsigned char *pk_m, const unsigned char *pk_x, const unsigned char *ss_m,
+                  const unsigned char *ct_m, const unsigned char *ephemeral, const unsigned char *info,
+                  size_t info_len, const unsigned char *cek, unsigned char *ct_x, unsigned char *wck);
+
+/* envc_unwrap for mx2, from the ML-KEM-768 shared secret `ss_m` the caller decapsulated and
+ * either the reader's X25519 key `scalar` (the DH runs here) or, with `scalar` NULL, the DH
+ * output `ss_x`. `enc` is 1120 bytes, `pk_m` 1184, `pk_x` 32. Returns as envc_unwrap;
+ * ENVC_UNWRAP_FAILED also for a low-order ct_x. */
+int envc_unwrap_mx2(const unsigned char *scalar, const unsigned char *ss_x, const unsigned char *ss_m,
+                    const unsigned char *enc, const unsigned char *pk_m, const unsigned char *pk_x,
+                    const unsigned char *info, size_t info_len, const unsigned char *wck,
+                    const unsigned char *commitment, unsigned char *payload_key);
+
+/* SHA3-256 (FIPS 202) of `len` bytes into `out` (32): the combiner's hash, for the tests. */
+void envc_sha3_256(const unsigned char *data, size_t len, unsigned char *out);
+
 /* The payload key and the key commitment of content key `cek`. */
 void envc_content_keys(const unsigned char *cek, unsigned char *payload_key,
                        unsigned char *commitment);

@@ -21,6 +21,10 @@ ML-KEM's implicit rejection means a tampered ct_M decapsulates to a pseudo-rando
 than an error; the HPKE AEAD then fails to open the wrapped key. Either way the opener sees
 one outcome for any altered half of ``enc``: ``unwrap-failed``.
 
+This class is the reference, and the path where native/envcrypt.c cannot run; there
+(`_suites.NATIVE_WRAP`) the X25519 half, this combiner (its own SHA3-256, checked against
+hashlib's) and the wrap run in one C call, and only the ML-KEM half here in `cryptography`.
+
 kem_id 0xFF02 is local to Milagro envelopes (not IANA-registered); it only enters HPKE's
 suite_id, so the mx2 key schedule is separated from every registered suite.
 """

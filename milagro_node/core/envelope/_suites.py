@@ -33,7 +33,7 @@ from milagro_node.secret_memory import SecretBytes, constant_time_equal
 from ._errors import EnvelopeError, ErrorCode
 from ._format import COMMIT_SIZE, WCK_SIZE, content_keys
 from ._hybrid_kem import X25519MlKem768
-from ._keys import X25519_PUBLIC_SIZE
+from ._keys import MLKEM768_CIPHERTEXT_SIZE, MLKEM768_PUBLIC_SIZE, X25519_PUBLIC_SIZE
 
 try:
     from milagro_node._envcrypt import ffi as _ffi
@@ -83,22 +83,14 @@ class EnvelopeSuite:
             if not NATIVE_WRAP:
                 return hpke.seal_secret(self.hpke_suite, public_key, info, cek, ephemeral=ephemeral)
             wck = _ffi.new(f"unsigned char[{WCK_SIZE}]")
-            if not self.post_quantum:
-                return _wrap_x25519(public_key, ephemeral, info, cek, wck)
-            shared, enc = self.hpke_suite.kem.encap(public_key, ephemeral)
-            with shared:
-                _lib.envc_wrap(self.kem_id, _secret_pointer(shared), _ffi.NULL, 0, info, len(info),
-                               _secret_pointer(cek), wck)
-            return enc, _ffi.buffer(wck)[:]
+            if self.post_quantum:
+                return _wrap_mx2(public_key, ephemeral, info, cek, wck)
+            return _wrap_x25519(public_key, ephemeral, info, cek, wck)
         except (hpke.HpkeError, ValueError) as exc:
             raise ValueError(f"unusable public key for recipient {recipient.kid}: {exc}") from None
         finally:
             if ephemeral is not None and not self.post_quantum:
                 ephemeral.close()
-
-    @property
-    def kem_id(self) -> int:
-        return self.hpke_suite.kem.kem_id
 
     def unwrap_payload_key(self, enc: bytes, wck: bytes, reader: ReaderKeys, info: bytes,
                            commitment: bytes | memoryview) -> SecretBytes:
@@ -113,39 +105,22 @@ class EnvelopeSuite:
                 payload_key.close()
                 raise _not_committed()
             return payload_key
-        # A key in this process's secret memory lets the DH run in the same C call.
-        scalar = None if self.post_quantum else getattr(reader, "x25519_secret", None)
         # The C calls read exactly these sizes: check them here (parse already has).
-        if len(wck) != WCK_SIZE or (scalar is not None and len(enc) != self.n_enc):
+        if len(wck) != WCK_SIZE or len(enc) != self.n_enc:
             raise _unwrap_failed()
         if len(commitment) != COMMIT_SIZE:
             raise _not_committed()
         payload_key = SecretBytes(32)
-        if scalar is not None:
-            rc = _lib.envc_unwrap_x25519(_secret_pointer(scalar), enc, reader.x25519_public, info, len(info),
-                                         wck, _ffi.from_buffer(commitment), _secret_pointer(payload_key))
-        else:
-            secret, kem_context = self._kem_secret(enc, reader)
-            with secret:
-                rc = _lib.envc_unwrap(
-                    self.kem_id, _secret_pointer(secret), kem_context or _ffi.NULL, len(kem_context),
-                    info, len(info), wck, _ffi.from_buffer(commitment), _secret_pointer(payload_key))
+        try:
+            unwrap = _unwrap_mx2 if self.post_quantum else _unwrap_mx1
+            rc = unwrap(enc, wck, reader, info, _ffi.from_buffer(commitment), _secret_pointer(payload_key))
+        except BaseException:
+            payload_key.close()
+            raise
         if rc != _lib.ENVC_OK:
             payload_key.close()
             raise _unwrap_failed() if rc == _lib.ENVC_UNWRAP_FAILED else _not_committed()
         return payload_key
-
-    def _kem_secret(self, enc: bytes, reader: ReaderKeys) -> tuple[SecretBytes, bytes]:
-        """What `envc_unwrap` starts from: mx1, the raw X25519 output and DHKEM's kem_context
-        (enc || pkR); mx2, the hybrid KEM's shared secret and no context."""
-        try:
-            if self.post_quantum:
-                return self.hpke_suite.kem.decap(enc, reader), b""
-            if len(enc) != self.n_enc:
-                raise ValueError("X25519 enc must be 32 bytes")
-            return reader.x25519(enc), enc + reader.x25519_public
-        except (hpke.HpkeError, ValueError):
-            raise _unwrap_failed() from None
 
     def _unwrap(self, enc: bytes, wck: bytes, reader: ReaderKeys, info: bytes) -> SecretBytes:
         """The content key, by the reference path (`hpke.open_secret`)."""
@@ -175,6 +150,73 @@ def _wrap_x25519(public_key: bytes, ephemeral: SecretBytes | None, info: bytes, 
     if rc != _lib.ENVC_OK:
         raise ValueError("the X25519 public key is a low-order point")
     return _ffi.buffer(enc)[:], _ffi.buffer(wck)[:]
+
+
+def _wrap_mx2(public_key: bytes, entropy: Entropy, info: bytes, cek: SecretBytes,
+              wck: Any) -> tuple[bytes, bytes]:
+    """mx2's wrap: the ML-KEM half by `cryptography`, the rest in one C call. ``entropy`` is
+    drawn from in `X25519MlKem768.encap`'s order, so seeded vectors give its bytes."""
+    pk_m, pk_x = public_key[:MLKEM768_PUBLIC_SIZE], public_key[MLKEM768_PUBLIC_SIZE:]
+    if len(pk_x) != X25519_PUBLIC_SIZE:
+        raise ValueError(f"a hybrid public key is {MLKEM768_PUBLIC_SIZE + X25519_PUBLIC_SIZE} bytes")
+    ss_m, ct_m = entropy.mlkem768_encapsulate(pk_m)  # ValueError for an unusable ML-KEM key
+    ct_x = _ffi.new(f"unsigned char[{X25519_PUBLIC_SIZE}]")
+    with ss_m:
+        ephemeral = entropy.x25519_ephemeral()
+        try:
+            rc = _lib.envc_wrap_mx2(pk_m, pk_x, _secret_pointer(ss_m), ct_m,
+                                    _ffi.NULL if ephemeral is None else _secret_pointer(ephemeral),
+                                    info, len(info), _secret_pointer(cek), ct_x, wck)
+        finally:
+            if ephemeral is not None:
+                ephemeral.close()
+    if rc != _lib.ENVC_OK:
+        raise ValueError("the X25519 public key is a low-order point")
+    return ct_m + _ffi.buffer(ct_x)[:], _ffi.buffer(wck)[:]
+
+
+def _unwrap_mx1(enc: bytes, wck: bytes, reader: ReaderKeys, info: bytes, commitment: Any,
+                payload_key: Any) -> int:
+    """mx1's unwrap in C: from the reader's key where it is in this process's secret memory
+    (the DH runs in the same call), else from the DH output the reader computes."""
+    scalar = getattr(reader, "x25519_secret", None)
+    if scalar is not None:
+        return _lib.envc_unwrap_x25519(_secret_pointer(scalar), enc, reader.x25519_public, info, len(info),
+                                       wck, commitment, payload_key)
+    try:
+        dh = reader.x25519(enc)
+    except ValueError:  # a low-order enc
+        raise _unwrap_failed() from None
+    with dh:
+        kem_context = enc + reader.x25519_public
+        return _lib.envc_unwrap(hpke.DHKEM_X25519.kem_id, _secret_pointer(dh), kem_context, len(kem_context), info,
+                                len(info), wck, commitment, payload_key)
+
+
+def _unwrap_mx2(enc: bytes, wck: bytes, reader: ReaderKeys, info: bytes, commitment: Any,
+                payload_key: Any) -> int:
+    """mx2's unwrap: the ML-KEM half by the reader, the rest in one C call (the X25519 DH
+    too, where the reader's key is in this process's secret memory)."""
+    pk_m = reader.mlkem768_public
+    if pk_m is None:
+        raise _unwrap_failed()
+    ct_m, ct_x = enc[:MLKEM768_CIPHERTEXT_SIZE], enc[MLKEM768_CIPHERTEXT_SIZE:]
+    try:
+        ss_m = reader.mlkem768_decapsulate(ct_m)
+    except ValueError:
+        raise _unwrap_failed() from None
+    with ss_m:
+        scalar = getattr(reader, "x25519_secret", None)
+        if scalar is not None:
+            return _lib.envc_unwrap_mx2(_secret_pointer(scalar), _ffi.NULL, _secret_pointer(ss_m), enc, pk_m,
+                                        reader.x25519_public, info, len(info), wck, commitment, payload_key)
+        try:
+            ss_x = reader.x25519(ct_x)
+        except ValueError:  # a low-order ct_x
+            raise _unwrap_failed() from None
+        with ss_x:
+            return _lib.envc_unwrap_mx2(_ffi.NULL, _secret_pointer(ss_x), _secret_pointer(ss_m), enc, pk_m,
+                                        reader.x25519_public, info, len(info), wck, commitment, payload_key)
 
 
 def _secret_pointer(secret: SecretBytes) -> Any:
