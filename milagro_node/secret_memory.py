@@ -279,11 +279,11 @@ class SecretBytes:
         ffi.memmove(part._ptr, ptr + offset, size)
         return part
 
-    def address(self) -> int:
-        """Where the secret is, for native code (its own cffi module) that reads or
-        writes it while this object stays open; no view is held."""
+    def pointer(self, native_ffi) -> object:
+        """The secret as ``native_ffi``'s ``unsigned char *``: for native code (its own
+        cffi module) that reads or writes it while this object stays open; no view is held."""
         ptr, _ = self._pointer()
-        return int(ffi.cast("uintptr_t", ptr))
+        return native_ffi.cast("unsigned char *", ptr)
 
     # -- state -------------------------------------------------------------
 

@@ -274,26 +274,41 @@ void envc_content_keys(const unsigned char *cek, unsigned char *payload_key, uns
     sodium_memzero(&keyed, sizeof keyed);
 }
 
-/* Open the wrap, then derive and check the content keys (envc_unwrap's second half). */
+/* Open the wrap, then derive and check the content keys, then decrypt the payload if given
+ * (envc_unwrap's second half). */
 static int open_wrap(unsigned kem_id, unsigned char shared[HASH_SIZE], const unsigned char *info,
                      size_t info_len, const unsigned char *wck, const unsigned char *commitment,
-                     unsigned char *payload_key) {
+                     unsigned char *payload_key, const envc_payload *payload) {
+    static const unsigned char content_nonce[NONCE_SIZE]; /* each payload key encrypts one payload */
     unsigned char key[HASH_SIZE], nonce[NONCE_SIZE], cek[ENVC_SECRET_SIZE], expected[HASH_SIZE];
+    unsigned char own_key[HASH_SIZE];
     int rc = ENVC_OK;
     schedule(key, nonce, kem_id, shared, info, info_len);
     if (crypto_aead_aes256gcm_decrypt_detached(cek, NULL, wck, ENVC_SECRET_SIZE, wck + ENVC_SECRET_SIZE,
                                                NULL, 0, nonce, key) != 0) {
         rc = ENVC_UNWRAP_FAILED;
     } else {
-        envc_content_keys(cek, payload_key, expected);
+        envc_content_keys(cek, own_key, expected);
         if (sodium_memcmp(expected, commitment, HASH_SIZE) != 0)
             rc = ENVC_COMMIT_MISMATCH;
+        else if (payload != NULL &&
+                 (payload->ct_len < crypto_aead_aes256gcm_ABYTES ||
+                  crypto_aead_aes256gcm_decrypt_detached(
+                      payload->out, NULL, payload->ct, payload->ct_len - crypto_aead_aes256gcm_ABYTES,
+                      payload->ct + payload->ct_len - crypto_aead_aes256gcm_ABYTES, payload->aad,
+                      payload->aad_len, content_nonce, own_key) != 0))
+            rc = ENVC_DECRYPT_FAILED;
     }
-    if (rc != ENVC_OK)
-        sodium_memzero(payload_key, HASH_SIZE);
+    if (payload_key != NULL) {
+        if (rc == ENVC_OK)
+            memcpy(payload_key, own_key, HASH_SIZE);
+        else
+            sodium_memzero(payload_key, HASH_SIZE);
+    }
     sodium_memzero(shared, HASH_SIZE);
     sodium_memzero(key, sizeof key);
     sodium_memzero(cek, sizeof cek);
+    sodium_memzero(own_key, sizeof own_key);
     sodium_memzero(expected, sizeof expected);
     return rc;
 }
@@ -301,25 +316,27 @@ static int open_wrap(unsigned kem_id, unsigned char shared[HASH_SIZE], const uns
 int envc_unwrap(unsigned kem_id, const unsigned char *secret, const unsigned char *kem_context,
                 size_t kem_context_len, const unsigned char *info, size_t info_len,
                 const unsigned char *wck, const unsigned char *commitment,
-                unsigned char *payload_key) {
+                unsigned char *payload_key, const envc_payload *payload) {
     unsigned char shared[HASH_SIZE];
     shared_secret(shared, kem_id, secret, kem_context, kem_context_len);
-    return open_wrap(kem_id, shared, info, info_len, wck, commitment, payload_key);
+    return open_wrap(kem_id, shared, info, info_len, wck, commitment, payload_key, payload);
 }
 
 int envc_unwrap_x25519(const unsigned char *scalar, const unsigned char *enc, const unsigned char *pk_r,
                        const unsigned char *info, size_t info_len, const unsigned char *wck,
-                       const unsigned char *commitment, unsigned char *payload_key) {
+                       const unsigned char *commitment, unsigned char *payload_key,
+                       const envc_payload *payload) {
     unsigned char dh[HASH_SIZE], kem_context[2 * HASH_SIZE], shared[HASH_SIZE];
     if (crypto_scalarmult(dh, scalar, enc) != 0) { /* an all-zero output: a low-order enc */
-        sodium_memzero(payload_key, HASH_SIZE);
+        if (payload_key != NULL)
+            sodium_memzero(payload_key, HASH_SIZE);
         return ENVC_UNWRAP_FAILED;
     }
     memcpy(kem_context, enc, HASH_SIZE);
     memcpy(kem_context + HASH_SIZE, pk_r, HASH_SIZE);
     dhkem_shared(shared, DHKEM_X25519, dh, kem_context, sizeof kem_context);
     sodium_memzero(dh, sizeof dh);
-    return open_wrap(DHKEM_X25519, shared, info, info_len, wck, commitment, payload_key);
+    return open_wrap(DHKEM_X25519, shared, info, info_len, wck, commitment, payload_key, payload);
 }
 
 void envc_wrap(unsigned kem_id, const unsigned char *secret, const unsigned char *kem_context,
@@ -398,16 +415,18 @@ int envc_wrap_mx2(const unsigned char *pk_m, const unsigned char *pk_x, const un
 int envc_unwrap_mx2(const unsigned char *scalar, const unsigned char *ss_x, const unsigned char *ss_m,
                     const unsigned char *enc, const unsigned char *pk_m, const unsigned char *pk_x,
                     const unsigned char *info, size_t info_len, const unsigned char *wck,
-                    const unsigned char *commitment, unsigned char *payload_key) {
+                    const unsigned char *commitment, unsigned char *payload_key,
+                    const envc_payload *payload) {
     unsigned char dh[HASH_SIZE], shared[HASH_SIZE];
     const unsigned char *ct_x = enc + MLKEM768_CT;
     if (scalar == NULL) {
         memcpy(dh, ss_x, HASH_SIZE);
     } else if (crypto_scalarmult(dh, scalar, ct_x) != 0) { /* a low-order ct_x */
-        sodium_memzero(payload_key, HASH_SIZE);
+        if (payload_key != NULL)
+            sodium_memzero(payload_key, HASH_SIZE);
         return ENVC_UNWRAP_FAILED;
     }
     mx2_combine(shared, ss_m, dh, enc, ct_x, pk_m, pk_x);
     sodium_memzero(dh, sizeof dh);
-    return open_wrap(MX2_KEM, shared, info, info_len, wck, commitment, payload_key);
+    return open_wrap(MX2_KEM, shared, info, info_len, wck, commitment, payload_key, payload);
 }

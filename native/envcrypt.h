@@ -7,7 +7,18 @@
 #define ENVC_SECRET_SIZE 32 /* a KEM shared secret, an X25519 output, a content key */
 #define ENVC_WCK_SIZE 48    /* the wrapped content key: AES-256-GCM of 32 bytes + tag */
 
-enum { ENVC_OK = 0, ENVC_UNWRAP_FAILED = 1, ENVC_COMMIT_MISMATCH = 2, ENVC_LOW_ORDER = 3 };
+enum { ENVC_OK = 0, ENVC_UNWRAP_FAILED = 1, ENVC_COMMIT_MISMATCH = 2, ENVC_LOW_ORDER = 3, ENVC_DECRYPT_FAILED = 4 };
+
+/* A payload for an unwrap below to decrypt in the same call, so that its key never leaves
+ * C: `ct` is the payload's AES-256-GCM ciphertext and tag (after the 32-byte commitment),
+ * `aad` the header; `out` gets ct_len - 16 bytes. With one, `payload_key` may be NULL. */
+typedef struct {
+    const unsigned char *aad;
+    size_t aad_len;
+    const unsigned char *ct;
+    size_t ct_len;
+    unsigned char *out;
+} envc_payload;
 
 /* 1 if this machine can run the calls below (libsodium's AES-256-GCM needs AES-NI and
  * PCLMUL); 0: the caller keeps its general path. Call it once, before any other. */
@@ -19,18 +30,20 @@ int envc_available(void);
 
 /* Open `wck` with `info`, derive the content key's payload key and commitment, and check
  * the commitment against `commitment` in constant time. ENVC_OK: the payload key is in
- * `payload_key`. Anything else: `payload_key` is zeros. */
+ * `payload_key` (if not NULL) and `payload`, if given, is decrypted (ENVC_DECRYPT_FAILED if
+ * it does not). Anything else: `payload_key` is zeros. */
 int envc_unwrap(unsigned kem_id, const unsigned char *secret, const unsigned char *kem_context,
                 size_t kem_context_len, const unsigned char *info, size_t info_len,
                 const unsigned char *wck, const unsigned char *commitment,
-                unsigned char *payload_key);
+                unsigned char *payload_key, const envc_payload *payload);
 
 /* envc_unwrap for DHKEM(X25519) from the recipient's private key `scalar` itself (32 bytes,
  * in the caller's secret memory): the DH runs here, and its output never leaves this call.
  * `enc` and `pk_r` are 32 bytes. ENVC_UNWRAP_FAILED also for a low-order `enc`. */
 int envc_unwrap_x25519(const unsigned char *scalar, const unsigned char *enc, const unsigned char *pk_r,
                        const unsigned char *info, size_t info_len, const unsigned char *wck,
-                       const unsigned char *commitment, unsigned char *payload_key);
+                       const unsigned char *commitment, unsigned char *payload_key,
+                       const envc_payload *payload);
 
 /* Seal the content key `cek` into `wck` (ENVC_WCK_SIZE bytes) under the same context. */
 void envc_wrap(unsigned kem_id, const unsigned char *secret, const unsigned char *kem_context,
@@ -59,7 +72,8 @@ int envc_wrap_mx2(const unsigned char *pk_m, const unsigned char *pk_x, const un
 int envc_unwrap_mx2(const unsigned char *scalar, const unsigned char *ss_x, const unsigned char *ss_m,
                     const unsigned char *enc, const unsigned char *pk_m, const unsigned char *pk_x,
                     const unsigned char *info, size_t info_len, const unsigned char *wck,
-                    const unsigned char *commitment, unsigned char *payload_key);
+                    const unsigned char *commitment, unsigned char *payload_key,
+                    const envc_payload *payload);
 
 /* SHA3-256 (FIPS 202) of `len` bytes into `out` (32): the combiner's hash, for the tests. */
 void envc_sha3_256(const unsigned char *data, size_t len, unsigned char *out);

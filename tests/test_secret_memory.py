@@ -580,7 +580,7 @@ def test_module_logger_name():
     assert sm.log.name == "milagro_node.secret_memory"
 
 
-def test_gather_copy_out_and_address():
+def test_gather_copy_out_and_pointer():
     a, b = SecretBytes.copy_from(b"alpha"), SecretBytes.copy_from(b"beta")
     whole = SecretBytes.gather([a, 3, b])
     assert whole.reveal() == b"alpha\0\0\0beta"
@@ -589,13 +589,15 @@ def test_gather_copy_out_and_address():
         whole.copy_out(10, 3)
     with pytest.raises(ValueError):
         whole.copy_out(-1, 2)
-    assert isinstance(whole.address(), int) and whole.address() != a.address()
+    pointer = whole.pointer(ffi)
+    assert ffi.typeof(pointer) is ffi.typeof("unsigned char *") and pointer != a.pointer(ffi)
+    assert ffi.buffer(pointer, 5)[:] == b"alpha"
     b.close()
     with pytest.raises(ValueError):
         SecretBytes.gather([b])  # a closed secret is refused, not read
     whole.close()
     with pytest.raises(ValueError):
-        whole.address()
+        whole.pointer(ffi)
 
 
 # lock_process_memory() in a fresh interpreter (it cannot be undone in this one).

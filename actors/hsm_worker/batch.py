@@ -71,7 +71,7 @@ class FastPath:
         with batch.secret:
             if batch.ops is not None:
                 public_in, public_out = ffi.from_buffer(batch.public_in), ffi.from_buffer(batch.public_out)
-                secret = ffi.cast("unsigned char *", batch.secret.address())
+                secret = batch.secret.pointer(ffi)
                 lib.p11b_run(self._module, session.handle, batch.ops, len(batch.ops), public_in, public_out, secret)
                 ffi.release(public_in)
                 ffi.release(public_out)

@@ -198,3 +198,35 @@ def test_the_mx2_c_wrap_draws_a_fresh_x25519_key_and_the_reference_opens_it():
             assert back.reveal() == cek
         encs.add(enc[-32:])
     assert len(encs) == 3
+
+
+@pytest.mark.parametrize("suite_name", SUITE_NAMES)
+@pytest.mark.parametrize("size", [0, 1, _suites.NATIVE_PAYLOAD_MAX, _suites.NATIVE_PAYLOAD_MAX + 1],
+                         ids=["empty", "one", "largest-in-c", "first-by-openssl"])
+def test_payloads_decrypt_alike_in_the_unwrap_call_and_apart(suite_name, size, monkeypatch):
+    # Up to NATIVE_PAYLOAD_MAX the payload is decrypted in the unwrap's C call; each path
+    # opens the payload, and refuses it altered, with the same code as the reference.
+    from milagro_node.core.envelope import DEFAULT_LIMITS, Ed25519SecretKey
+    from milagro_node.core.envelope._format import COMMIT_SIZE, find_recipient, parse, wrap_info
+
+    payload = os.urandom(size)
+    sender = cid_for(b"sender", "dag-cbor")
+    data = seal(payload, sign=Ed25519SecretKey.generate(), suite=suite_name, sender=sender, kind="test/native",
+                recipients=[READER.recipient_key(KID)], created=NOW, expires=NOW + 60)
+    parsed = parse(data, DEFAULT_LIMITS, _suites.SUITES)
+    header, entry = parsed.header, find_recipient(parsed.header.recipients, KID)
+    info = wrap_info(suite_name, header.id, header.sender, KID)
+    suite = _suites.SUITES[suite_name]
+    ct = bytes(parsed.payload)
+    altered = ct[:COMMIT_SIZE] + bytes([ct[COMMIT_SIZE] ^ 1]) + ct[COMMIT_SIZE + 1:]
+    for native in (True, False):
+        monkeypatch.setattr(_suites, "NATIVE_WRAP", native)
+        for reader in READERS.values():
+            def opened(ct=ct, aad=parsed.header_bytes):
+                return suite.open_payload(entry.enc, entry.wck, reader, info, memoryview(ct), aad)
+
+            assert opened() == payload
+            for bad in (dict(ct=altered), dict(aad=parsed.header_bytes + b"!")):
+                with pytest.raises(EnvelopeError) as caught:
+                    opened(**bad)
+                assert caught.value.code == ErrorCode.DECRYPT_FAILED

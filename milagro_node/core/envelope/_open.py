@@ -39,16 +39,14 @@ import functools
 from collections.abc import Callable
 
 import attrs
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from milagro_node.core import ed25519
 from milagro_node.core.ipld import cid_for
 
 from ._errors import EnvelopeError, ErrorCode
 from ._format import (
-    COMMIT_SIZE, CONTENT_NONCE, DEFAULT_LIMITS, EnvelopeHeader, Limits, find_recipient, parse,
+    DEFAULT_LIMITS, EnvelopeHeader, Limits, find_recipient, parse,
     to_be_signed, wrap_info,
 )
 from ._keys import ReaderKeys
@@ -193,9 +191,4 @@ def _decrypt(header_bytes: bytes, header: EnvelopeHeader, ct: memoryview,
         raise EnvelopeError(ErrorCode.NOT_A_RECIPIENT, "the reader is not among the recipients")
     suite = SUITES[header.suite]
     info = wrap_info(header.suite, header.id, header.sender, entry.kid)
-    with suite.unwrap_payload_key(entry.enc, entry.wck, reader_keys, info, ct[:COMMIT_SIZE]) as payload_key:
-        aead = AESGCM(payload_key.reveal())
-    try:
-        return aead.decrypt(CONTENT_NONCE, ct[COMMIT_SIZE:], header_bytes)
-    except InvalidTag:
-        raise EnvelopeError(ErrorCode.DECRYPT_FAILED, "the payload does not decrypt") from None
+    return suite.open_payload(entry.enc, entry.wck, reader_keys, info, ct, header_bytes)
