@@ -274,12 +274,22 @@ void envc_content_keys(const unsigned char *cek, unsigned char *payload_key, uns
     sodium_memzero(&keyed, sizeof keyed);
 }
 
+static const unsigned char CONTENT_NONCE[NONCE_SIZE]; /* each payload key encrypts one payload */
+
+void envc_seal_payload(const unsigned char *cek, const unsigned char *aad, size_t aad_len,
+                       const unsigned char *payload, size_t len, unsigned char *ct) {
+    unsigned char payload_key[HASH_SIZE];
+    envc_content_keys(cek, payload_key, ct);
+    crypto_aead_aes256gcm_encrypt_detached(ct + HASH_SIZE, ct + HASH_SIZE + len, NULL, payload, len, aad,
+                                           aad_len, NULL, CONTENT_NONCE, payload_key);
+    sodium_memzero(payload_key, sizeof payload_key);
+}
+
 /* Open the wrap, then derive and check the content keys, then decrypt the payload if given
  * (envc_unwrap's second half). */
 static int open_wrap(unsigned kem_id, unsigned char shared[HASH_SIZE], const unsigned char *info,
                      size_t info_len, const unsigned char *wck, const unsigned char *commitment,
                      unsigned char *payload_key, const envc_payload *payload) {
-    static const unsigned char content_nonce[NONCE_SIZE]; /* each payload key encrypts one payload */
     unsigned char key[HASH_SIZE], nonce[NONCE_SIZE], cek[ENVC_SECRET_SIZE], expected[HASH_SIZE];
     unsigned char own_key[HASH_SIZE];
     int rc = ENVC_OK;
@@ -296,7 +306,7 @@ static int open_wrap(unsigned kem_id, unsigned char shared[HASH_SIZE], const uns
                   crypto_aead_aes256gcm_decrypt_detached(
                       payload->out, NULL, payload->ct, payload->ct_len - crypto_aead_aes256gcm_ABYTES,
                       payload->ct + payload->ct_len - crypto_aead_aes256gcm_ABYTES, payload->aad,
-                      payload->aad_len, content_nonce, own_key) != 0))
+                      payload->aad_len, CONTENT_NONCE, own_key) != 0))
             rc = ENVC_DECRYPT_FAILED;
     }
     if (payload_key != NULL) {

@@ -78,6 +78,12 @@ int envc_unwrap_mx2(const unsigned char *scalar, const unsigned char *ss_x, cons
 /* SHA3-256 (FIPS 202) of `len` bytes into `out` (32): the combiner's hash, for the tests. */
 void envc_sha3_256(const unsigned char *data, size_t len, unsigned char *out);
 
+/* A payload's `ct` under content key `cek` (what open_wrap's payload decrypts): the key
+ * commitment (32 bytes), then the AES-256-GCM ciphertext of the `len` bytes of `payload`
+ * with `aad`, then its tag: len + 48 bytes in all. */
+void envc_seal_payload(const unsigned char *cek, const unsigned char *aad, size_t aad_len,
+                       const unsigned char *payload, size_t len, unsigned char *ct);
+
 /* The payload key and the key commitment of content key `cek`. */
 void envc_content_keys(const unsigned char *cek, unsigned char *payload_key,
                        unsigned char *commitment);

@@ -230,3 +230,12 @@ def test_payloads_decrypt_alike_in_the_unwrap_call_and_apart(suite_name, size, m
                 with pytest.raises(EnvelopeError) as caught:
                     opened(**bad)
                 assert caught.value.code == ErrorCode.DECRYPT_FAILED
+
+
+@pytest.mark.parametrize("size", [0, 1, _suites.NATIVE_PAYLOAD_MAX, _suites.NATIVE_PAYLOAD_MAX + 1])
+def test_the_c_payload_encryption_makes_the_reference_bytes(size, monkeypatch):
+    payload, aad = os.urandom(size), b"the header"
+    with SecretBytes.random(32) as cek:
+        in_c = _suites.encrypt_payload(cek, payload, aad)
+        monkeypatch.setattr(_suites, "NATIVE_WRAP", False)
+        assert in_c == _suites.encrypt_payload(cek, payload, aad)

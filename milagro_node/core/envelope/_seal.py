@@ -22,19 +22,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import attrs
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from milagro_node.core import ed25519
 
 from ._errors import EnvelopeError, ErrorCode
 from ._format import (
-    CEK_SIZE, COMMIT_SIZE, CONTENT_NONCE, CT_OVERHEAD, DEFAULT_LIMITS, ID_SIZE, SIG_SIZE, VERSION,
+    CEK_SIZE, CT_OVERHEAD, DEFAULT_LIMITS, ID_SIZE, SIG_SIZE, VERSION,
     EnvelopeHeader, Limits,
     Recipient, check_identity, check_kind, check_time_window, encode_envelope,
     encode_header, header_entries, to_be_signed, wrap_info,
 )
 from ._keys import Entropy, RecipientKey, SystemEntropy
-from ._suites import SUITES, derive_content_keys
+from ._suites import SUITES, encrypt_payload
 
 __all__ = ["SealDraft", "prepare_public", "prepare_seal", "seal", "seal_public"]
 
@@ -131,13 +130,7 @@ def prepare_seal(
         )
         entries = header_entries(header)
         header_bytes = encode_header(header, entries)
-        payload_key, commitment = derive_content_keys(cek)
-    # ct = commitment || AES-GCM output, written in place: no second copy of a large payload.
-    ct = bytearray(len(payload) + CT_OVERHEAD)
-    ct[:COMMIT_SIZE] = commitment
-    with payload_key:
-        AESGCM(payload_key.reveal()).encrypt_into(CONTENT_NONCE, payload, header_bytes,
-                                                  memoryview(ct)[COMMIT_SIZE:])
+        ct = encrypt_payload(cek, payload, header_bytes)
     return SealDraft(header, header_bytes, ct, to_be_signed(header_bytes, ct), limits, entries)
 
 
