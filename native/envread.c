@@ -139,25 +139,19 @@ static const unsigned char BASE32[256] = {
  * the node spells it: "b" + lowercase base32 of its 36 bytes, unpadded, the 2 bits left
  * over zero. The same rule as _format.is_canonical_cid (the tests compare them). */
 static int canonical_cid(const unsigned char *text, size_t n) {
-    enum { TEXT_SIZE = 59, RAW_SIZE = 36 };
-    unsigned char raw[RAW_SIZE];
-    unsigned bits = 0, acc = 0;
-    size_t out = 0;
+    enum { TEXT_SIZE = 59, PREFIX_CHARS = 7 }; /* 7 characters: 35 bits, the 32 of the prefix first */
     if (n != TEXT_SIZE || text[0] != 'b')
         return 0;
-    for (size_t i = 1; i < n; i++) {
-        unsigned v = BASE32[text[i]];
-        if (v > 31)
-            return 0;
-        acc = (acc << 5 | v) & 0xfff;
-        bits += 5;
-        if (bits >= 8) {
-            bits -= 8;
-            raw[out++] = (unsigned char)(acc >> bits);
-        }
-    }
-    return out == RAW_SIZE && (acc & ((1u << bits) - 1)) == 0 && raw[0] == 0x01
-           && (raw[1] == 0x55 || raw[1] == 0x71) && raw[2] == 0x12 && raw[3] == 0x20;
+    unsigned bad = 0;
+    for (size_t i = 1; i < n; i++)
+        bad |= BASE32[text[i]]; /* 0xff for a character outside the alphabet */
+    if (bad > 31 || (BASE32[text[n - 1]] & 3) != 0) /* 58 x 5 = 290 bits: the last 2 are zero */
+        return 0;
+    unsigned long long acc = 0;
+    for (size_t i = 1; i <= PREFIX_CHARS; i++)
+        acc = acc << 5 | BASE32[text[i]];
+    unsigned long prefix = (unsigned long)(acc >> 3); /* CIDv1, raw or dag-cbor, sha2-256 of 32 bytes */
+    return prefix == 0x01551220ul || prefix == 0x01711220ul;
 }
 
 /* kind is one or more of [A-Za-z0-9._:/-] (_format.check_kind). */
