@@ -361,25 +361,33 @@ void envc_wrap(unsigned kem_id, const unsigned char *secret, const unsigned char
     sodium_memzero(key, sizeof key);
 }
 
-int envc_wrap_x25519(const unsigned char *pk_r, const unsigned char *ephemeral, const unsigned char *info,
-                     size_t info_len, const unsigned char *cek, unsigned char *enc, unsigned char *wck) {
-    /* libsodium's fixed-base multiplication makes the ephemeral public key in ~25 us, where
-     * OpenSSL's HPKE takes ~45 us to generate the key pair. */
-    unsigned char sk[HASH_SIZE], pk_e[HASH_SIZE], dh[HASH_SIZE], kem_context[2 * HASH_SIZE];
-    int rc = ENVC_OK;
+/* An ephemeral X25519 key, drawn here or given (`ephemeral`, for test vectors): its public
+ * half into `pk_e`, its DH with `peer` into `dh`; the private key is wiped before return.
+ * 0 for an all-zero DH output (a low-order `peer`). libsodium's fixed-base multiplication
+ * makes `pk_e` in ~25 us, where OpenSSL's HPKE takes ~45 us to generate the key pair. */
+static int ephemeral_dh(const unsigned char *ephemeral, const unsigned char *peer, unsigned char pk_e[HASH_SIZE],
+                        unsigned char dh[HASH_SIZE]) {
+    unsigned char sk[HASH_SIZE];
     if (ephemeral != NULL)
         memcpy(sk, ephemeral, HASH_SIZE);
     else
         randombytes_buf(sk, HASH_SIZE);
-    if (crypto_scalarmult_base(pk_e, sk) != 0 || crypto_scalarmult(dh, sk, pk_r) != 0) {
-        rc = ENVC_LOW_ORDER; /* an all-zero DH output */
-    } else {
+    int ok = crypto_scalarmult_base(pk_e, sk) == 0 && crypto_scalarmult(dh, sk, peer) == 0;
+    sodium_memzero(sk, sizeof sk);
+    return ok;
+}
+
+int envc_wrap_x25519(const unsigned char *pk_r, const unsigned char *ephemeral, const unsigned char *info,
+                     size_t info_len, const unsigned char *cek, unsigned char *enc, unsigned char *wck) {
+    unsigned char pk_e[HASH_SIZE], dh[HASH_SIZE], kem_context[2 * HASH_SIZE];
+    int rc = ENVC_LOW_ORDER;
+    if (ephemeral_dh(ephemeral, pk_r, pk_e, dh)) {
         memcpy(kem_context, pk_e, HASH_SIZE);
         memcpy(kem_context + HASH_SIZE, pk_r, HASH_SIZE);
         envc_wrap(DHKEM_X25519, dh, kem_context, sizeof kem_context, info, info_len, cek, wck);
         memcpy(enc, pk_e, HASH_SIZE);
+        rc = ENVC_OK;
     }
-    sodium_memzero(sk, sizeof sk);
     sodium_memzero(dh, sizeof dh);
     return rc;
 }
@@ -403,20 +411,14 @@ static void mx2_combine(unsigned char out[HASH_SIZE], const unsigned char *ss_m,
 int envc_wrap_mx2(const unsigned char *pk_m, const unsigned char *pk_x, const unsigned char *ss_m,
                   const unsigned char *ct_m, const unsigned char *ephemeral, const unsigned char *info,
                   size_t info_len, const unsigned char *cek, unsigned char *ct_x, unsigned char *wck) {
-    unsigned char sk[HASH_SIZE], pk_e[HASH_SIZE], ss_x[HASH_SIZE], shared[HASH_SIZE];
-    int rc = ENVC_OK;
-    if (ephemeral != NULL)
-        memcpy(sk, ephemeral, HASH_SIZE);
-    else
-        randombytes_buf(sk, HASH_SIZE);
-    if (crypto_scalarmult_base(pk_e, sk) != 0 || crypto_scalarmult(ss_x, sk, pk_x) != 0) {
-        rc = ENVC_LOW_ORDER;
-    } else {
+    unsigned char pk_e[HASH_SIZE], ss_x[HASH_SIZE], shared[HASH_SIZE];
+    int rc = ENVC_LOW_ORDER;
+    if (ephemeral_dh(ephemeral, pk_x, pk_e, ss_x)) {
         mx2_combine(shared, ss_m, ss_x, ct_m, pk_e, pk_m, pk_x);
         envc_wrap(MX2_KEM, shared, NULL, 0, info, info_len, cek, wck);
         memcpy(ct_x, pk_e, HASH_SIZE);
+        rc = ENVC_OK;
     }
-    sodium_memzero(sk, sizeof sk);
     sodium_memzero(ss_x, sizeof ss_x);
     sodium_memzero(shared, sizeof shared);
     return rc;
