@@ -12,12 +12,13 @@ mx1 is a registered HPKE ciphersuite: OpenSSL's HPKE (`cryptography`) opens our 
 we open its (tests/core/test_hpke.py). Both paths below make the same bytes from the same
 ephemeral key (the test vectors inject one).
 
-What follows the KEM — HPKE's key schedule, the wrap's AES-256-GCM and the content keys —
-runs in one C call (native/envcrypt.c, libsodium) where this machine has the AES
-instructions libsodium needs (`NATIVE_WRAP`). For mx1 the X25519 operations run there too:
-a sender's ephemeral key (libsodium's fixed-base multiplication, about half the cost of
-OpenSSL's key generation), and a reader's DH when its key is in this process. Else, and as
-the reference the tests compare it with, in `hpke` and `_format.content_keys`. Same bytes
+Where this machine has the AES instructions libsodium needs (`NATIVE_WRAP`), everything but
+mx2's ML-KEM half runs in one C call per recipient (native/envcrypt.c, libsodium): the
+X25519 operations (a sender's ephemeral key by libsodium's fixed-base multiplication, about
+half the cost of OpenSSL's key generation; a reader's DH when its key is in this process),
+mx2's combiner, HPKE's key schedule, the wrap's AES-256-GCM, the content keys and, for a
+payload up to `NATIVE_PAYLOAD_MAX`, the payload's AES-256-GCM. Else, and as the reference
+the tests compare it with, in `hpke`, `_hybrid_kem` and `_format.content_keys`. Same bytes
 either way.
 """
 
