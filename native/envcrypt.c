@@ -178,7 +178,8 @@ static int keccak_tables_ok(void) {
 static inline uint64_t rotl(uint64_t v, unsigned n) { return n ? (v << n) | (v >> (64 - n)) : v; }
 
 /* On a local copy of the state, which the compiler keeps in registers (taking its address,
- * to wipe it, would force it to memory: the caller wipes the state instead). */
+ * to wipe it, would force it to memory): the caller wipes the state and scrub_stack its
+ * frame. */
 static void keccak_f(uint64_t lanes[25]) {
     uint64_t a[25], c[5], b[25];
     memcpy(a, lanes, sizeof a);
@@ -236,6 +237,13 @@ static void sha3_absorb(sha3 *h, const unsigned char *p, size_t n) {
         h->lanes[h->used / 8] ^= (uint64_t)*p++ << (8 * (h->used % 8));
 }
 
+/* Zero the stack below the caller, where keccak_f's frame lay (libsodium 1.0.19's
+ * sodium_stackzero, which the 1.0.18 here lacks): the first block's state comes from secrets. */
+__attribute__((noinline)) static void scrub_stack(void) {
+    unsigned char zone[1024]; /* keccak_f's frame is about 450 bytes, sha3_absorb's a few words */
+    sodium_memzero(zone, sizeof zone);
+}
+
 static void sha3_256(unsigned char out[HASH_SIZE], const part *parts, size_t count) {
     sha3 h;
     memset(&h, 0, sizeof h);
@@ -247,6 +255,7 @@ static void sha3_256(unsigned char out[HASH_SIZE], const part *parts, size_t cou
     for (unsigned i = 0; i < HASH_SIZE; i++)
         out[i] = (unsigned char)(h.lanes[i / 8] >> (8 * (i % 8)));
     sodium_memzero(&h, sizeof h);
+    scrub_stack();
 }
 
 void envc_sha3_256(const unsigned char *data, size_t len, unsigned char *out) {
