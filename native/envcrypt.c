@@ -451,3 +451,7 @@ int envc_unwrap_mx2(const unsigned char *scalar, const unsigned char *ss_x, cons
     sodium_memzero(dh, sizeof dh);
     return open_wrap(MX2_KEM, shared, info, info_len, wck, commitment, payload_key, payload);
 }
+
+int envc_ed25519_verify(const unsigned char *sig, const unsigned char *msg, size_t len, const unsigned char *pk) {
+    return sodium_init() >= 0 && crypto_sign_verify_detached(sig, msg, len, pk) == 0;
+}

@@ -75,6 +75,11 @@ int envc_unwrap_mx2(const unsigned char *scalar, const unsigned char *ss_x, cons
                     const unsigned char *commitment, unsigned char *payload_key,
                     const envc_payload *payload);
 
+/* 1 if `sig` (64 bytes) is public key `pk`'s (32) Ed25519 signature of the `len` bytes at
+ * `msg` (libsodium's crypto_sign_verify_detached: the message is read in place, not copied
+ * as crypto_sign_open does). Needs no AES instructions: usable where envc_available is 0. */
+int envc_ed25519_verify(const unsigned char *sig, const unsigned char *msg, size_t len, const unsigned char *pk);
+
 /* SHA3-256 (FIPS 202) of `len` bytes into `out` (32): the combiner's hash, for the tests. */
 void envc_sha3_256(const unsigned char *data, size_t len, unsigned char *out);
 
