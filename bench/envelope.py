@@ -9,6 +9,8 @@ Cases: suite mx1 / mx2 x payload 1 KiB / 64 KiB / 1 MiB x recipients 1 / 10 / 50
 keeps its ML-KEM-768 key as OpenSSL's key object, elsewhere it rebuilds it from its seed at
 each open. "Envelope, key objects" is the same code with every private key held as a key
 object or plain bytes, to show what secret-memory key storage costs apart from the envelope.
+(Such a reader's X25519 DH runs in OpenSSL, outside the envelope's C call: with the key in
+secret memory the DH runs inside it, so this variant now opens slower than the envelope.)
 
 "Bare" is the least a sender and reader must do with the same primitives, each from the
 faster of the two libraries here, keys ready for use: Ed25519 from libsodium (PyNaCl), which

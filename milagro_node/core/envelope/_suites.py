@@ -24,6 +24,7 @@ either way.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -194,8 +195,8 @@ def _wrap_x25519(public_key: bytes, ephemeral: SecretBytes | None, info: bytes, 
     if len(public_key) != X25519_PUBLIC_SIZE:
         raise ValueError(f"an X25519 public key is {X25519_PUBLIC_SIZE} bytes")
     enc = _ffi.new(f"unsigned char[{X25519_PUBLIC_SIZE}]")
-    rc = _lib.envc_wrap_x25519(public_key, _ffi.NULL if ephemeral is None else _secret_pointer(ephemeral),
-                               info, len(info), _secret_pointer(cek), enc, wck)
+    rc = _lib.envc_wrap_x25519(public_key, _secret_pointer(ephemeral), info, len(info), _secret_pointer(cek),
+                               enc, wck)
     if rc != _lib.ENVC_OK:
         raise ValueError("the X25519 public key is a low-order point")
     return _ffi.buffer(enc)[:], _ffi.buffer(wck)[:]
@@ -213,8 +214,7 @@ def _wrap_mx2(public_key: bytes, entropy: Entropy, info: bytes, cek: SecretBytes
     with ss_m:
         ephemeral = entropy.x25519_ephemeral()
         try:
-            rc = _lib.envc_wrap_mx2(pk_m, pk_x, _secret_pointer(ss_m), ct_m,
-                                    _ffi.NULL if ephemeral is None else _secret_pointer(ephemeral),
+            rc = _lib.envc_wrap_mx2(pk_m, pk_x, _secret_pointer(ss_m), ct_m, _secret_pointer(ephemeral),
                                     info, len(info), _secret_pointer(cek), ct_x, wck)
         finally:
             if ephemeral is not None:
@@ -254,21 +254,20 @@ def _unwrap_mx2(enc: bytes, reader: ReaderKeys, info: bytes, outputs: tuple[Any,
     except ValueError:
         raise _unwrap_failed() from None
     with ss_m:
-        scalar = getattr(reader, "x25519_secret", None)
-        if scalar is not None:
-            return _lib.envc_unwrap_mx2(_secret_pointer(scalar), _ffi.NULL, _secret_pointer(ss_m), enc, pk_m,
-                                        reader.x25519_public, info, len(info), *outputs)
-        try:
-            ss_x = reader.x25519(ct_x)
-        except ValueError:  # a low-order ct_x
-            raise _unwrap_failed() from None
-        with ss_x:
-            return _lib.envc_unwrap_mx2(_ffi.NULL, _secret_pointer(ss_x), _secret_pointer(ss_m), enc, pk_m,
-                                        reader.x25519_public, info, len(info), *outputs)
+        scalar, ss_x = getattr(reader, "x25519_secret", None), None
+        if scalar is None:
+            try:
+                ss_x = reader.x25519(ct_x)
+            except ValueError:  # a low-order ct_x
+                raise _unwrap_failed() from None
+        with ss_x if ss_x is not None else contextlib.nullcontext():
+            return _lib.envc_unwrap_mx2(_secret_pointer(scalar), _secret_pointer(ss_x), _secret_pointer(ss_m), enc,
+                                        pk_m, reader.x25519_public, info, len(info), *outputs)
 
 
-def _secret_pointer(secret: SecretBytes) -> Any:
-    return secret.pointer(_ffi)
+def _secret_pointer(secret: SecretBytes | None) -> Any:
+    """The secret as the C calls take it; NULL for None (a key they draw or compute)."""
+    return _ffi.NULL if secret is None else secret.pointer(_ffi)
 
 
 def _unwrap_failed() -> EnvelopeError:
