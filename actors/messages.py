@@ -294,6 +294,14 @@ class ResolveIdentity:
 
 
 @attrs.frozen
+class ResolveMembers:
+    """Reply: the `IdentityState` of each member in ``identities``, in order (one trip for
+    an envelope's recipients); fails as `ResolveIdentity` for the first that does not resolve."""
+
+    identities: tuple[str, ...]
+
+
+@attrs.frozen
 class ImportLog:
     """A log (event blocks, inception first) seen on the network. Reply: the new
     `IdentityState`; ``duplicity`` if it forks from what is known (recorded, audited)."""

@@ -31,7 +31,9 @@ from milagro_node.core.identity import IdentityError, IdentityState, export_log,
 from .context import ActorContext
 from .known_logs import KnownLogs
 from .mailbox import ActorError
-from .messages import FetchLog, ImportLog, ListIdentities, LogOf, OwnLog, PublishPublic, ResolveIdentity
+from .messages import (
+    FetchLog, ImportLog, ListIdentities, LogOf, OwnLog, PublishPublic, ResolveIdentity, ResolveMembers,
+)
 from .node_identity import NodeIdentity
 
 NAME = "pki-resolver"
@@ -68,6 +70,8 @@ class PkiResolver:
             match request:
                 case ResolveIdentity(identity, fetch_from, members_only):
                     return await self._resolve(identity, fetch_from, members_only)
+                case ResolveMembers(identities):
+                    return tuple([await self._resolve(identity, None, True) for identity in identities])
                 case ImportLog(events, source):
                     return await self._import(events, source)
                 case OwnLog():

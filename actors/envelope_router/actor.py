@@ -12,8 +12,9 @@ peers:
   sender, deduplicated by CID whichever way they came (gossip, direct, fetched), and told
   to the local actors that subscribed to their kind (`dispatch`);
 - **outbound**: `SendEnvelope` seals to identities the pki-resolver resolves, signs in the
-  HSM, numbers it (per-sender ``seq``), stores it, gossips it (large ones go direct only) and
-  keeps re-sending it directly (`Outbox`) until each recipient acknowledges or it expires;
+  HSM, numbers it (per-sender ``seq``), gossips it while the store commits it (large ones
+  go direct only), and keeps re-sending it directly (`Outbox`) until each recipient
+  acknowledges or it expires;
 - **request/response**: fetch (logs, envelope blocks, what was sent to the asker),
   direct delivery, acknowledgements — `milagro_node.core.federation_wire`.
 
@@ -44,8 +45,8 @@ from ..context import ActorContext
 from ..keystore import KeystoreClient
 from ..mailbox import ActorError
 from ..messages import (
-    EnvelopeArrived, FetchLog, ListPeers, LogOf, PublishPublic, ReadInbox, ResolveIdentity, RouterCounters,
-    SendEnvelope, SubscribeKinds,
+    EnvelopeArrived, FetchLog, ListPeers, LogOf, PublishPublic, ReadInbox, ResolveIdentity, ResolveMembers,
+    RouterCounters, SendEnvelope, SubscribeKinds,
 )
 from ..node_identity import NodeIdentity, sign_key_id
 from ..store import StoreClient
@@ -170,7 +171,7 @@ class EnvelopeRouter:
     async def _send(self, to: tuple[str, ...], kind: str, payload: bytes, suite: str, ttl: int) -> dict[str, Any]:
         if not to:
             raise ActorError("bad-request", "an envelope needs at least one recipient")
-        states = [await self._ctx.ask("pki-resolver", ResolveIdentity(identity)) for identity in dict.fromkeys(to)]
+        states = await self._ctx.ask("pki-resolver", ResolveMembers(tuple(dict.fromkeys(to))))
         recipients = [RecipientKey(s.identity, s.x25519, s.mlkem768) for s in states]
         now = int(time.time())
         seq, self._next_seq = self._next_seq, self._next_seq + 1  # before any await: sends run concurrently
@@ -184,15 +185,31 @@ class EnvelopeRouter:
         entry = Sent(seq, cid, tuple(s.identity for s in states), now + ttl,
                      {s.identity for s in states}, next_try=trio.current_time() + 2.0)
         self._outbox.add(entry)
-        await self._store.kv_batch((("router", "seq", ipld.encode(self._next_seq)),
-                                    ("outbox", outbox_key(seq), ipld.encode(entry.to_doc()))),
-                                   blocks=((data, "dag-cbor"),))
         self._inbound.replay.remember(self._me.identity, draft.header.id, now + ttl + 300, now)
         self._sent_count += 1
-        if len(data) > self._gossip.max_message_bytes:
-            entry.next_try = 0.0  # too large for gossip: deliver directly right away
-        elif await self._host.publish(self._topic, data) & {s.peer_id for s in states}:
-            entry.next_try = 0.0  # gossip dropped it for a stalled recipient: deliver directly
+        # Gossip while the store commits (an fsync, as long as the publish): the reply still
+        # waits for both, so a send that returned is kept for re-sending.
+        failed: list[ActorError] = []
+
+        async def keep() -> None:
+            try:
+                await self._store.kv_batch((("router", "seq", ipld.encode(self._next_seq)),
+                                            ("outbox", outbox_key(seq), ipld.encode(entry.to_doc()))),
+                                           blocks=((data, "dag-cbor"),))
+            except ActorError as exc:
+                failed.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(keep)
+            # Too large for gossip, or dropped for a stalled recipient: deliver directly at once.
+            direct = len(data) > self._gossip.max_message_bytes or bool(
+                await self._host.publish(self._topic, data) & {s.peer_id for s in states})
+        if failed:
+            self._outbox.discard(entry)  # its block is not stored: nothing to re-send
+            raise ActorError(failed[0].code, f"envelope {cid} went out by gossip once, but the store failed, so "
+                                             f"it is not re-sent to recipients that missed it: {failed[0].message}")
+        if direct:
+            entry.next_try = 0.0
         return {"cid": cid, "seq": seq, "bytes": len(data), "recipients": list(entry.to)}
 
     async def _publish_public(self, kind: str, body: bytes, ttl: int) -> str:

@@ -59,6 +59,10 @@ class Outbox:
         self._by_seq[entry.seq] = entry
         self._by_cid[entry.cid] = entry
 
+    def discard(self, entry: Sent) -> None:
+        self._by_seq.pop(entry.seq, None)
+        self._by_cid.pop(entry.cid, None)
+
     def get(self, cid: str) -> Sent | None:
         return self._by_cid.get(cid)
 

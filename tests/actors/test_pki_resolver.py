@@ -6,7 +6,7 @@ import pytest
 import trio
 
 from actors.mailbox import ActorError
-from actors.messages import ImportLog, ListIdentities, ResolveIdentity
+from actors.messages import ImportLog, ListIdentities, ResolveIdentity, ResolveMembers
 from actors.node_identity import NodeIdentity
 from actors.pki_resolver import PkiResolver
 from hsmkit import MODULE, keystore_node, keystore_specs, soft_token  # noqa: F401  (soft_token is a fixture)
@@ -81,6 +81,17 @@ async def test_members_resolve_and_rotations_replace_the_state(resolver):
     assert (await sup.ask("pki-resolver", ResolveIdentity(alice.identity))).sign_key == public(alice.keys[1])
     # an older view changes nothing
     assert (await sup.ask("pki-resolver", ImportLog(tuple(alice.events), "test"))).seq == 1
+
+
+async def test_an_envelopes_recipients_resolve_in_one_request_in_order(resolver):
+    sup, alice, bob, mallory = resolver
+    for party in (alice, bob, mallory):
+        await sup.ask("pki-resolver", ImportLog(tuple(party.events), "test"))
+    states = await sup.ask("pki-resolver", ResolveMembers((bob.identity, alice.identity)))
+    assert [s.identity for s in states] == [bob.identity, alice.identity]
+    # one that does not resolve fails the whole request, as it would alone
+    error = await refused(sup.ask("pki-resolver", ResolveMembers((alice.identity, mallory.identity))), "not-a-member")
+    assert "mallory" in error.message
 
 
 async def test_only_pinned_members_with_their_pinned_peer_id(resolver):

@@ -2,7 +2,8 @@
 
 The tests share one devnet and run in file order: nodes 1-4 start first; node-5 starts late
 (`test_late_node_learns_every_identity`); node-3 is killed and restarted; a burst follows, then
-sends while node-4 is stopped, while node-2's store fails, and of large envelopes.
+sends while node-4 is stopped, while node-2's store fails, while node-1's own store fails,
+and of large envelopes.
 """
 
 import base64
@@ -13,6 +14,7 @@ import pytest
 import trio
 
 from devnetkit import Devnet, eventually, inbox, inbox_cids
+from milagro_node.api_client import ApiCallError
 
 pytestmark = pytest.mark.slow
 
@@ -187,6 +189,33 @@ async def test_an_envelope_is_not_lost_when_the_recipients_store_fails(net):
         async def all_kept():
             return await received(net, 2, kind="test.store") == expected
         await eventually(all_kept, timeout=110, what="node-2 kept all three envelopes", step=1.0)
+
+
+async def test_a_send_whose_own_store_fails_is_refused_and_says_it_went_out(net):
+    # The sender's store commits while the envelope is gossiped. node-1's database is
+    # write-locked past its busy timeout, so the commit fails after the gossip went out:
+    # the send is refused with the store's error, and its message says so. The envelope is not
+    # kept for re-sending, and node-1 sends again once the lock goes.
+    locker = sqlite3.connect(net.node(1).data_dir / "node.db", isolation_level=None, timeout=30)
+    try:
+        locker.execute("BEGIN IMMEDIATE")
+        async with net.api(1) as api:
+            with pytest.raises(ApiCallError) as refused:
+                await api.call("envelope.send", to=[net.node(2).identity], kind="test.own-store",
+                               payload=b64(b"while node-1's store failed"))
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    # Queued behind another of node-1's writes that waited out the lock first, the send
+    # reaches the API's 10 s deadline before its own commit fails.
+    assert refused.value.data["code"] in ("store-error", "deadline-exceeded")
+    if refused.value.data["code"] == "store-error":
+        assert "went out by gossip once" in refused.value.message
+    after = await send(net, 1, [2], b"sent after", kind="test.own-store")
+    with trio.fail_after(60):
+        async def arrived():
+            return after in await received(net, 2, kind="test.own-store")
+        await eventually(arrived, timeout=50, what="node-2 got the envelope sent after the lock", step=1.0)
 
 
 async def test_an_inbox_page_of_large_envelopes_stays_readable(net):
