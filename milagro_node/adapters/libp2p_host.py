@@ -22,7 +22,7 @@ What it fixes in py-libp2p's defaults (measured, see the design notes):
   gossip RPC is read as 2-3 reads (its varint prefix byte by byte, then its body), so each
   RPC cost its receiver 2-3 encrypted window-update frames and its sender as many to read.
   Off, the window is credited once half of it is consumed, as go-yamux does: one hop of a
-  1 KiB message between two peers went from 8.9 to 4.7 ms (p50).
+  1 KiB message between two peers went from 7.8-8.9 to 4.7-6.1 ms (p50).
 
 Request/response (`serve`, `request`) carries our own protocols (fetch by CID, direct
 delivery); both sides bound sizes and time.
