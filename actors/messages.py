@@ -77,12 +77,16 @@ class KvDelete:
 class AuditAppend:
     """Append to the hash-chained audit log. Reply: the new `AuditEntry`.
 
-    `detail` is public: it must never hold a secret, a PIN or a token.
+    `detail` is public: it must never hold a secret, a PIN or a token. ``sync=False``: the
+    reply comes once the entry is committed but not yet synced to disk (a crash of the node
+    keeps it; the store syncs it within `actors.store.SYNC_DELAY_S`, and a power cut before
+    that may lose it).
     """
 
     actor: str
     action: str
     detail: dict[str, Any] = attrs.field(factory=dict)
+    sync: bool = True
 
 
 @attrs.frozen

@@ -10,7 +10,12 @@ thread on the writing connection, reads in another on a read-only connection. Wi
   together — share one fsync instead of queueing for one each; every write still gets its
   own reply, only after its commit;
 - reads never wait for a commit: WAL lets the reader see the last committed state while
-  the writer syncs. A read sent after a write's reply sees that write.
+  the writer syncs. A read sent after a write's reply sees that write;
+- an audit entry sent with ``sync=False`` (the authenticator's login entries) is answered
+  once committed without the fsync: it is in the WAL, so a crash of the node keeps it, and
+  the actor syncs the WAL at most `SYNC_DELAY_S` later (one fsync for every such commit in
+  that time), so only a power cut within that window can lose it. A group holding any
+  other write is synced as usual, and so covers the unsynced commits before it.
 
 Bad input (a CID that does not match its bytes, a corrupt block) is
 answered with an ``ActorError("store-error", ...)`` and the store goes on;
@@ -21,13 +26,14 @@ Other actors use it through `StoreClient`, which reads like a plain API.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 import attrs
 import trio
 
-from milagro_node.adapters.sqlite_store import Store, StoreError
+from milagro_node.adapters.sqlite_store import Store, StoreError, flush_wal
 
 from .context import ActorContext
 from .mailbox import ActorError
@@ -39,6 +45,7 @@ NAME = "store"
 MAX_GROUP = 64  # writes per transaction
 CONCURRENCY = 128  # requests in progress at once (reads in the reader, writes waiting for a group)
 READS = (GetBlock, KvGet, KvItems, AuditTail, AuditVerify)
+SYNC_DELAY_S = 0.05  # an unsynced commit reaches the disk within this (PostgreSQL's is 0.2 s)
 
 
 class StoreActor:
@@ -48,8 +55,11 @@ class StoreActor:
         self._path = path
         self._writer_thread = trio.CapacityLimiter(1)
         self._reader_thread = trio.CapacityLimiter(1)
-        self._pending: list[tuple[Any, _Outcome]] = []  # writes waiting for the next group
+        self._sync_thread = trio.CapacityLimiter(1)  # so a WAL sync never holds up a commit
+        self._pending: list[tuple[Any, _Outcome, bool]] = []  # writes waiting for the next group, sync?
         self._wake = trio.Event()
+        self._unsynced = trio.Event()  # set by a commit that skipped its fsync
+        self.wal_syncs = 0
 
     async def _in(self, limiter: trio.CapacityLimiter, fn: Any, *args: Any) -> Any:
         try:
@@ -65,6 +75,7 @@ class StoreActor:
             ctx.report(path=str(self._path))
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._commit_groups, store)
+                nursery.start_soon(self._sync_soon)
                 task_status.started()
                 await ctx.serve(lambda request: self._handle(store, reader, request), concurrency=CONCURRENCY)
         finally:
@@ -82,7 +93,7 @@ class StoreActor:
         if isinstance(call, ActorError):
             raise call
         outcome = _Outcome()
-        self._pending.append((call, outcome))
+        self._pending.append((call, outcome, request.sync if isinstance(request, AuditAppend) else True))
         self._wake.set()
         await outcome.done.wait()
         return _outcome_or_raise(outcome.value)
@@ -94,13 +105,29 @@ class StoreActor:
             self._wake = trio.Event()
             while self._pending:
                 group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+                sync = any(sync for _, _, sync in group)
                 try:
-                    results = await self._in(self._writer_thread, store.run_group, [c for c, _ in group])
+                    results = await self._in(self._writer_thread, functools.partial(
+                        store.run_group, [call for call, _, _ in group], sync=sync))
                 except ActorError as exc:  # the commit failed: nothing of the group landed
                     results = [exc] * len(group)
-                for (_, outcome), result in zip(group, results, strict=True):
+                else:
+                    if not sync:
+                        self._unsynced.set()
+                for (_, outcome, _), result in zip(group, results, strict=True):
                     outcome.value = result
                     outcome.done.set()
+
+    async def _sync_soon(self) -> None:
+        """fsync the WAL at most SYNC_DELAY_S after a commit that skipped it. A failed sync
+        crashes the actor (the supervisor reopens the file): after a failed fsync the
+        kernel may have dropped the pages, so nothing written since can be trusted."""
+        while True:
+            await self._unsynced.wait()
+            await trio.sleep(SYNC_DELAY_S)
+            self._unsynced = trio.Event()  # a commit from now on needs the next sync
+            await self._in(self._sync_thread, flush_wal, self._path)
+            self.wal_syncs += 1
 
 
 @attrs.define
@@ -178,6 +205,10 @@ class StoreClient:
     async def audit(self, action: str, **detail: Any) -> None:
         """Record `action` by the calling actor. Never pass secrets in `detail`."""
         await self._ctx.ask(NAME, AuditAppend(self._ctx.name, action, detail))
+
+    async def audit_soon(self, action: str, **detail: Any) -> None:
+        """`audit`, answered before the fsync: on disk within SYNC_DELAY_S (`AuditAppend`)."""
+        await self._ctx.ask(NAME, AuditAppend(self._ctx.name, action, detail, sync=False))
 
     async def audit_tail(self, count: int) -> list[Any]:
         return await self._ctx.ask(NAME, AuditTail(count))

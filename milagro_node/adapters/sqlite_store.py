@@ -11,7 +11,10 @@ log of `milagro_node.core.audit`, whose head hash is written in the same transac
 entry (kv namespace "audit", key "head") so a cut-off tail is detected.
 
 Durability: WAL journal with ``synchronous=FULL``, so a committed write survives a crash or
-power cut; every public write is one transaction. Errors: wrong argument types or malformed
+power cut; every public write is one transaction. A group may instead commit *written, not yet
+synced* (``run_group(..., sync=False)``): it is in the WAL file, so it survives the process
+being killed, but a power cut before the next `flush_wal` (or the next synced commit, which
+syncs the whole WAL) may lose it; never half of it, and never an earlier synced commit. Errors: wrong argument types or malformed
 CIDs raise TypeError/ValueError (`IpldError`); anything about the file or its contents —
 corruption, a CID that does not match its bytes, a schema newer than this code, SQLite
 failures — raises `StoreError`.
@@ -32,7 +35,7 @@ from milagro_node.core.audit import (
 )
 from milagro_node.core.ipld import cid_for, normalize_cid, verify_cid
 
-__all__ = ["MIGRATIONS", "Store", "StoreError"]
+__all__ = ["MIGRATIONS", "Store", "StoreError", "flush_wal"]
 
 AUDIT_NS = "audit"  # kv namespace reserved for the audit head; not writable through kv_put
 _HEAD_KEY = "head"
@@ -94,6 +97,27 @@ def _check_str(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be str, not {type(value).__name__}")
     return value
+
+
+def flush_wal(path: str | os.PathLike[str]) -> bool:
+    """fsync the store's WAL file, making every commit written so far survive a power cut.
+
+    Safe beside a connection writing to it (it touches no SQLite state). False if there is
+    no WAL file (the last connection closed it, checkpointing everything).
+    """
+    try:
+        fd = os.open(os.fspath(path) + "-wal", os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise StoreError(f"store {os.fspath(path)!r}: cannot open its WAL to sync it: {exc}") from exc
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        raise StoreError(f"store {os.fspath(path)!r}: syncing its WAL failed: {exc}") from exc
+    finally:
+        os.close(fd)
+    return True
 
 
 class Store:
@@ -171,14 +195,33 @@ class Store:
         with self._transaction(write=False) as conn:
             return conn.execute("PRAGMA user_version").fetchone()[0]
 
-    def run_group(self, calls: list[Callable[[], Any]]) -> list[Any]:
+    def run_group(self, calls: list[Callable[[], Any]], *, sync: bool = True) -> list[Any]:
         """Run `calls` in one transaction, so they share one commit (one fsync).
 
         Each call runs inside its own savepoint: one that fails (its exception is returned
         in its place) changes nothing, and the others still land. Nothing is durable, and
         no result should be acted on, until this returns; a failed commit raises StoreError
         for the whole group. The store actor uses it to commit concurrent requests together.
+        ``sync=False`` commits without the fsync (see the module's Durability; `flush_wal`).
         """
+        if sync:
+            return self._run_group(calls)
+        self._set_synchronous("NORMAL")
+        try:
+            return self._run_group(calls)
+        finally:
+            self._set_synchronous("FULL")
+
+    def _set_synchronous(self, level: str) -> None:
+        # Outside any transaction: SQLite reads the setting at each commit.
+        if self._conn is None:
+            raise StoreError("store is closed")
+        try:
+            self._conn.execute(f"PRAGMA synchronous = {level}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self.path!r}: {exc}") from exc
+
+    def _run_group(self, calls: list[Callable[[], Any]]) -> list[Any]:
         results: list[Any] = []
         with self._transaction() as conn:
             self._grouped = True

@@ -141,6 +141,7 @@ class MfaSection:
     time_permits: bool = True
     one_pass_skew: int = 30
     workers: int = 2
+    sync_login_audit: bool = False  # False: synced within actors.store.SYNC_DELAY_S
 
 
 @attrs.frozen(kw_only=True)

@@ -191,5 +191,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "one_pass_skew": Key("int", 30, "Seconds a one-pass login's timestamp may differ from our clock.",
                              in_range(1, 600)),
         "workers": Key("int", 2, "Worker processes for pairings (pyblst holds the GIL).", in_range(1, 64)),
+        "sync_login_audit": Key("bool", False, "Sync each login's audit entry to disk before its verdict (an fsync\n"
+                                "per login). Off: it is written before the verdict, so a crash of the node\n"
+                                "keeps it, and synced within 50 ms, so a power cut may lose the last 50 ms\n"
+                                "of login entries. Failure counts are synced before the verdict either way."),
     },
 }

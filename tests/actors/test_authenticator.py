@@ -390,3 +390,38 @@ def test_node_without_a_dta_is_not_ready_and_stops_cleanly(tmp_path):
     finally:
         code, took = stop(proc, signal.SIGINT)
     assert code == 0 and took < 5
+
+
+async def _enrol_log_in_then(node, user_id, kill):
+    async with connect(node.url, token=node.token) as api:
+        await _wait_ready(node)
+        user = await enrol(node, api, user_id)
+        reply = await login(api, user)
+    kill()  # at once: the entry was committed, not yet synced ([mfa] sync_login_audit = false)
+    return reply
+
+
+def test_a_login_entry_outlives_a_sigkill_of_the_node_right_after_its_verdict(tmp_path):
+    path = tmp_path / "node"
+    identity = init(path)
+    proc = start_node(path)
+    try:
+        reply = trio.run(_enrol_log_in_then, Node(path, proc, identity), "carol@example.com", proc.kill)
+        proc.wait(timeout=10)
+        assert proc.returncode == -signal.SIGKILL
+        proc = start_node(path)
+        again = Node(path, proc, identity)
+        statement = mpin_wire.verify_statement(unb64(reply["assertion"]), kind=mpin_wire.ASSERTION,
+                                               sign_key=again.sign_key, now=int(time.time()))
+
+        async def entries():
+            async with connect(again.url, token=again.token) as api:
+                return await audit(api, 20), await api.call("audit.verify")
+
+        logged, verdict = trio.run(entries)
+        assert verdict["ok"]
+        assert [(e["result"], e["subject"], e["assertion"]) for e in logged if e["action"] == "mfa.login"] == [
+            ("ok", "carol@example.com", statement.cid)]
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

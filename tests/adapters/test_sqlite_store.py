@@ -14,7 +14,7 @@ import dag_cbor
 import pytest
 from multiformats import CID, multihash
 
-from milagro_node.adapters.sqlite_store import AUDIT_NS, MIGRATIONS, Store, StoreError
+from milagro_node.adapters.sqlite_store import AUDIT_NS, MIGRATIONS, Store, StoreError, flush_wal
 from milagro_node.core.audit import GENESIS
 from milagro_node.core.ipld import IpldError, cid_for, normalize_cid
 
@@ -351,3 +351,50 @@ def test_outside_a_group_each_call_is_its_own_transaction_again(store: Store):
         store.kv_batch([("ns", "b", b"2"), (AUDIT_NS, "head", b"x")])
     assert store.kv_get("ns", "b") is None
     assert not store._conn.in_transaction
+
+
+# ---- commits not synced at once ----------------------------------------------------------
+
+UNSYNCED_CHILD = textwrap.dedent(
+    """
+    import os, signal, sys
+    from milagro_node.adapters.sqlite_store import Store
+    store = Store.open(sys.argv[1])
+    store.run_group([lambda: store.audit_append("test", "synced", {})])
+    store.run_group([lambda: store.audit_append("test", "unsynced", {"n": 1}),
+                     lambda: store.audit_append("test", "unsynced", {"n": 2})], sync=False)
+    os.kill(os.getpid(), signal.SIGKILL)  # no close, no checkpoint, no fsync of that group
+    """
+)
+
+
+def test_an_unsynced_group_survives_the_process_being_killed(db: Path):
+    repo = Path(__file__).resolve().parents[2]
+    child = subprocess.run([sys.executable, "-c", UNSYNCED_CHILD, str(db)], cwd=repo, capture_output=True, text=True)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    with Store.open(db) as store:
+        assert store.audit_verify().ok
+        assert [(e.action, e.detail) for e in store.audit_tail(5)] == [
+            ("synced", {}), ("unsynced", {"n": 1}), ("unsynced", {"n": 2})]
+
+
+def test_an_unsynced_group_leaves_the_next_commit_synced(store: Store):
+    full = 2  # PRAGMA synchronous: 1 NORMAL, 2 FULL
+    store.run_group([lambda: store.kv_put("ns", "a", b"1")], sync=False)
+    assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == full
+    with pytest.raises(StoreError):  # a failing commit restores it too
+        store.run_group([lambda: store._conn.execute("COMMIT")], sync=False)
+    assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == full
+    assert store.kv_get("ns", "a") == b"1"
+
+
+def test_flush_wal_syncs_the_wal_and_says_when_there_is_none(tmp_path: Path):
+    db = tmp_path / "w.db"
+    store = Store.open(db)
+    store.run_group([lambda: store.kv_put("ns", "a", b"1")], sync=False)
+    assert flush_wal(db) is True
+    store.close()  # the last connection checkpoints and removes the WAL
+    assert flush_wal(db) is False
+    (tmp_path / "w.db-wal").symlink_to("w.db-wal")  # a loop: a StoreError naming it, not an OSError
+    with pytest.raises(StoreError, match="WAL"):
+        flush_wal(db)
