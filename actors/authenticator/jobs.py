@@ -19,7 +19,7 @@ import time
 from milagro_node.adapters.pairing import G2
 from milagro_node.core import mpin
 
-__all__ = ["TYPO_DIGITS", "check_proof", "check_proofs", "lower_priority", "proof_is_typo", "warm"]
+__all__ = ["CHECK_NICENESS", "TYPO_DIGITS", "TYPO_NICENESS", "check_proof", "check_proofs", "lower_priority", "proof_is_typo", "warm"]
 
 #: The PIN length the typo search assumes (the server never learns a user's PIN length):
 #: 4 digits → 120 candidates, at most ~0.1 s of one worker. A longer PIN's slip in its last
@@ -80,9 +80,16 @@ def warm(ss: bytes | None = None) -> int:
     return os.getpid()
 
 
-def lower_priority() -> None:
-    """Worker init of the typo pool: yield the CPU to login checks."""
+#: How far below the node's own priority the workers run. Checks: below the trio loop, so
+#: the loop's short steps of every login preempt a check when they wake instead of waiting
+#: out its time slice on two cores. Typo searches: below the checks as well.
+CHECK_NICENESS = 5
+TYPO_NICENESS = 10
+
+
+def lower_priority(increment: int) -> None:
+    """Worker init: run `increment` nice levels below the node."""
     try:
-        os.nice(10)
+        os.nice(increment)
     except OSError:
         pass

@@ -360,6 +360,12 @@ async def test_bad_points_and_bad_params_are_refused_with_clear_codes(node):
         assert u not in text and ut not in text and challenge["y"] not in text
 
 
+async def test_pairing_workers_run_below_the_node_and_the_typo_worker_below_them(node):
+    node_nice = os.getpriority(os.PRIO_PROCESS, node.proc.pid)
+    below = [os.getpriority(os.PRIO_PROCESS, pid) - node_nice for pid in await _worker_pids(node)]
+    assert sorted(below) == [5, 5, 10]
+
+
 async def test_admin_methods_need_the_token(node):
     async with connect(node.url) as api:
         for method, params in (("mfa.status", {}), ("mfa.unlock", {"id": "x"}), ("mfa.revoke", {"id": "x"})):
