@@ -9,10 +9,15 @@ phase it times, and compares only against a baseline timed in the same run.
     with CpuShares() as shares:
         ...  # the timed phase
     shares.result  # {"steal": 0.29, "idle": 0.13, "busy": 0.58}
+
+`gc_paused` keeps the bench process's own garbage collector out of a timed phase.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +58,20 @@ def describe(shares: dict[str, float] | None) -> str:
     if shares is None:
         return "n/a"
     return f"steal {shares['steal']:.0%}, idle {shares['idle']:.0%}"
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """The bench process's cyclic GC off for a timed phase (collected just before).
+
+    A full collection in the load generator stalled it for 24 ms in the middle of a
+    paced round of bench/mpin.py: every login in flight read 24 ms slower, and the ones
+    due meanwhile then went out at once and queued at the node. That is the bench
+    measuring itself, not the node.
+    """
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()

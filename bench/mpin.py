@@ -30,8 +30,9 @@ table also lists, as an external anchor, Milagro crypto-c's BLS381 SERVER_2: 5.8
 
     .venv/bin/python bench/mpin.py [--rounds 3] [--burst 600] [--quick]
 
-Prints a table and, for every timed round, the machine's steal and idle shares of CPU time
-(bench/machine.py: this VM's neighbours took up to 39% of it in a round); writes
+The bench process's own garbage collector is off while a phase is timed (bench/machine.py
+`gc_paused`). Prints a table and, for every timed round, the machine's steal and idle shares
+of CPU time (bench/machine.py: this VM's neighbours took up to 39% of it in a round); writes
 bench/results/mpin.json. The node is stopped and its directory removed on exit.
 """
 
@@ -58,7 +59,7 @@ from milagro_node.api_client import connect  # noqa: E402
 from milagro_node.core import hpke, mpin  # noqa: E402
 from milagro_node.mpin_client import enroll, fetch_permit  # noqa: E402
 from milagro_node.runtime import devnet  # noqa: E402
-from machine import CpuShares, describe  # noqa: E402
+from machine import CpuShares, describe, gc_paused  # noqa: E402
 
 MILAGRO_C_SERVER_2_MS = 5.8
 RESULTS = ROOT / "bench" / "results" / "mpin.json"
@@ -226,13 +227,13 @@ async def run_node(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         rates, latencies, shares = [], [], {"throughput": [], "half_load": []}
         for _ in range(args.rounds):
             requests = await proofs(node, args.burst)
-            with CpuShares() as phase:
+            with gc_paused(), CpuShares() as phase:
                 rates.append(await throughput(node, requests, args.connections))
             shares["throughput"].append(phase.result)
         half = statistics.median(rates) / 2
         for _ in range(args.rounds):
             requests = await proofs(node, args.count // args.rounds)
-            with CpuShares() as phase:
+            with gc_paused(), CpuShares() as phase:
                 latencies += await paced_latencies(node, requests, half, args.connections)
             shares["half_load"].append(phase.result)
         issued = await issuance_rates(node, args.issue)
@@ -257,7 +258,7 @@ def main() -> None:
         args.rounds, args.burst, args.count, args.issue = 1, 200, 200, 30
     bare, bare_shares = [], []
     for _ in range(args.rounds):
-        with CpuShares() as phase:
+        with gc_paused(), CpuShares() as phase:
             bare.append(bare_rate(2.0))
         bare_shares.append(phase.result)
     with CpuShares() as bare2_shares:
