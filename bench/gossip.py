@@ -67,7 +67,7 @@ sys.path.insert(0, str(ROOT))
 
 from milagro_node.api_client import NodeApi, connect  # noqa: E402
 from milagro_node.runtime import devnet  # noqa: E402
-from machine import CpuShares  # noqa: E402  (bench/machine.py)
+from machine import CpuShares, gc_paused  # noqa: E402  (bench/machine.py)
 
 SIZES = {"1 KiB": 1 << 10, "64 KiB": 64 << 10}
 TARGET = 1.2
@@ -391,7 +391,7 @@ def run_nodes(n: int, args: argparse.Namespace, tmp: Path) -> list[dict[str, Any
         print(f"  [{n} nodes up and meshed in {time.monotonic() - started:.0f}s]", flush=True)
         rows = []
         for label, size in SIZES.items():
-            with CpuShares() as shares:
+            with gc_paused(), CpuShares() as shares:
                 m = measure_case(bare, net, size, args)
             env_lat, bare_lat, send_ms = m["env_lat"], m["bare_lat"], m["send_ms"]
             env_rate, bare_rate, accept_rate = m["env_rate"], m["bare_rate"], m["accept_rate"]
