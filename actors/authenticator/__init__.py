@@ -54,9 +54,10 @@ memory (this actor is their only writer), so a login reads nothing from the stor
 Audit: one ``mfa.login`` entry per attempt that reached a check — {subject, result ("ok",
 "refused", "locked", "revoked", "bad-point", "expired", "used", "no-session", ...), method,
 remote, typo (true/false, null when the typo worker was busy), failures, session}. Never U,
-V, y, a share or anything else secret. The verdict waits for the entry to be written, not synced: the
-store syncs it within 50 ms (``[mfa] sync_login_audit`` makes each one wait for its fsync);
-a failure count is always synced before the verdict, so a crash cannot buy extra guesses.
+V, y, a share or anything else secret. The verdict waits for the entry to be written, not
+synced: the store syncs it within 50 ms (``[mfa] sync_login_audit`` makes each one wait for
+its fsync); a failure count is always synced before the verdict, so not even a power cut
+buys extra guesses.
 
 Performance (`pairing_pool`): pyblst holds the GIL, so pairings run in ``[mfa] workers``
 trio_parallel processes, started (warm) with the actor and stopped with it; jobs get only

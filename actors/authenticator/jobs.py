@@ -19,7 +19,8 @@ import time
 from milagro_node.adapters.pairing import G2
 from milagro_node.core import mpin
 
-__all__ = ["CHECK_NICENESS", "TYPO_DIGITS", "TYPO_NICENESS", "check_proof", "check_proofs", "lower_priority", "proof_is_typo", "warm"]
+__all__ = ["CHECK_NICENESS", "TYPO_DIGITS", "TYPO_NICENESS", "check_proof", "check_proofs", "lower_priority",
+           "proof_is_typo", "warm"]
 
 #: The PIN length the typo search assumes (the server never learns a user's PIN length):
 #: 4 digits → 120 candidates, at most ~0.1 s of one worker. A longer PIN's slip in its last

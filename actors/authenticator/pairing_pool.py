@@ -11,9 +11,9 @@ Part of the authenticator actor. Two pools:
   node (`jobs.CHECK_NICENESS`): at equal priority the loop, woken for a login's next step,
   waited out a check's time slice on a busy core; below it, it preempts the check at once
   (at half load p90 9.3-9.7 -> 5.3-6.8 ms, and 4-13% more logins/s);
-- **typo**: one process at a lower priority still (``nice 10``) for `jobs.proof_is_typo` after a
-  failure. It is best effort: when it is busy the search is skipped (``typo`` is null in the
-  audit), so a flood of wrong PINs cannot take checks away from real logins.
+- **typo**: one process at a lower priority still (``nice 10``) for `jobs.proof_is_typo`
+  after a failure. It is best effort: when it is busy the search is skipped (``typo`` is
+  null in the audit), so a flood of wrong PINs cannot take checks away from real logins.
 
 Both start with the actor (`PairingPool.warm`) so the first login pays no process start,
 never retire while idle, and stop when the actor stops: closing the context closes their

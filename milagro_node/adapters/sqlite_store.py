@@ -14,10 +14,10 @@ Durability: WAL journal with ``synchronous=FULL``, so a committed write survives
 power cut; every public write is one transaction. A group may instead commit *written, not yet
 synced* (``run_group(..., sync=False)``): it is in the WAL file, so it survives the process
 being killed, but a power cut before the next `flush_wal` (or the next synced commit, which
-syncs the whole WAL) may lose it; never half of it, and never an earlier synced commit. Errors: wrong argument types or malformed
-CIDs raise TypeError/ValueError (`IpldError`); anything about the file or its contents —
-corruption, a CID that does not match its bytes, a schema newer than this code, SQLite
-failures — raises `StoreError`.
+syncs the whole WAL) may lose it; never half of it, and never an earlier synced commit. Errors:
+wrong argument types or malformed CIDs raise TypeError/ValueError (`IpldError`); anything about
+the file or its contents — corruption, a CID that does not match its bytes, a schema newer than
+this code, SQLite failures — raises `StoreError`.
 """
 
 from __future__ import annotations
