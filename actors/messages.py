@@ -520,7 +520,9 @@ class AuthStatus:
     """Reply: {"identity", "ready": bool, "dtas": [identities], "have": [identities],
     "time_permits": bool, "logins": {"ok": n, "failed": n}, "locked": [{"user_id", "failures",
     "until": unix seconds, or None until an admin unlocks}], "revoked": [ids], "sessions": open
-    sessions, "workers": n, "refused_shares": {code: n}}. Counts are since the actor started."""
+    sessions, "workers": n, "refused_shares": {code: n}, "assertion_signatures": {"signatures": n,
+    "assertions": n} (HSM signatures made for assertions, and the assertions they covered)}.
+    Counts are since the actor started."""
 
 
 @attrs.frozen

@@ -25,18 +25,19 @@ DEFAULT_GRANT_TTL = 7 * 86400
 
 
 async def issue_statement(ctx: ActorContext, kind: str, subject: str, ttl: int,
-                          extra: dict[str, Any] | None = None, *, me: IdentityState | None = None
-                          ) -> mpin_wire.Statement:
-    """A grant or an assertion by this node, signed with its current identity key.
-
-    ``me``: this node's identity state, if the caller keeps it (the node's own log does not
-    change while it runs: ``identity rotate`` refuses then); otherwise asked of the PKI resolver.
-    """
-    if me is None:
-        _, me = await ctx.ask("pki-resolver", OwnLog())
-    draft = mpin_wire.prepare_statement(kind, issuer=me.identity, subject=subject, created=int(time.time()),
-                                        ttl=ttl, extra=extra)
+                          extra: dict[str, Any] | None = None) -> mpin_wire.Statement:
+    """A statement by this node, signed alone with its current identity key (a grant; the
+    authenticator batches its assertions: `actors.statement_signer`)."""
+    _, me = await ctx.ask("pki-resolver", OwnLog())
+    draft = draft_statement(me, kind, subject, ttl, extra)
     return draft.finish(await KeystoreClient(ctx).sign(sign_key_id(me.seq), draft.to_be_signed))
+
+
+def draft_statement(me: IdentityState, kind: str, subject: str, ttl: int,
+                    extra: dict[str, Any] | None = None) -> mpin_wire.StatementDraft:
+    """A statement by this node (`me`), made now, for its current identity key to sign."""
+    return mpin_wire.prepare_statement(kind, issuer=me.identity, subject=subject, created=int(time.time()),
+                                       ttl=ttl, extra=extra)
 
 
 async def _grant(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:

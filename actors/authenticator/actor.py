@@ -22,7 +22,9 @@ from ..messages import (
     AuthStatus, EnvelopeArrived, FinishLogin, OnePassLogin, OwnLog, SendEnvelope, ServerShare, SetUserRevoked,
     StartLogin, SubscribeKinds, UnlockUser,
 )
-from ..mpin_grants import issue_statement
+from ..mpin_grants import draft_statement
+from ..node_identity import sign_key_id
+from ..statement_signer import StatementSigner
 from ..store import StoreClient
 from .lockout import NAMESPACE as FAILURES_NS
 from .lockout import AttemptGate, FailureRecord, Lockout, user_key
@@ -87,8 +89,10 @@ class Authenticator:
         await self._load_shares()
         await ctx.tell("envelope-router", SubscribeKinds(("mfa.",), NAME))
         self._report()
+        self._signer = StatementSigner(ctx, sign_key_id(self._me.seq))
         async with PairingPool.open(settings.workers) as pool, trio.open_nursery() as nursery:
             self._pool, self._nursery = pool, nursery
+            nursery.start_soon(self._signer.run)
             nursery.start_soon(self._warm, None)
             nursery.start_soon(self._gather_shares_forever)
             nursery.start_soon(self._prune_forever)
@@ -404,9 +408,8 @@ class Authenticator:
 
     async def _sign_assertion(self, into: _Signed, user_id: str, extra: dict[str, Any]) -> None:
         try:
-            statement = await issue_statement(self._ctx, mpin_wire.ASSERTION, user_id,
-                                              self._settings.assertion_seconds, extra=extra, me=self._me)
-            into.statement = outcome.Value(statement)
+            draft = draft_statement(self._me, mpin_wire.ASSERTION, user_id, self._settings.assertion_seconds, extra)
+            into.statement = outcome.Value(await self._signer.sign(draft))
         except Exception as exc:  # kept for the login to raise, only if its check passes
             into.statement = outcome.Error(exc)
 
@@ -451,4 +454,5 @@ class Authenticator:
                            for r in self._lockout.locked(now)],
                 "revoked": sorted(self._revoked.values()),
                 "sessions": len(self._sessions), "workers": self._pool.workers,
+                "assertion_signatures": {"signatures": self._signer.batches, "assertions": self._signer.signed},
                 "refused_shares": dict(self._refused_shares)}

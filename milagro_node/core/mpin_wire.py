@@ -15,6 +15,15 @@ a relying party checks it with that node's public identity log. Both are one DAG
 size, canonical decode, fields, kind, signature, then the time window — so nothing about
 an unsigned statement is believed.
 
+Batch-signed statements: an MFA node under load signs the assertions that queued meanwhile
+with one signature (one HSM operation instead of one per login). Such a statement also
+carries ``batch: [index, size, [path...]]``, its place in a Merkle tree of `size` statements
+(`merkle`, RFC 9162: each leaf is the SHA-256 of a statement's own ``STATEMENT_DOMAIN ‖
+DAG-CBOR(map without sig and batch)``), and ``sig`` signs ``BATCH_DOMAIN ‖ size (2 bytes,
+big-endian) ‖ root``, so a member cannot claim another tree. The
+other leaves are hashes of statements that hold a 16-byte random nonce: a path reveals
+nothing of other users' logins. A relying party checks both forms with `verify_statement`.
+
 Sealed shares. A D-TA answers an enrolment or a permit request with the share HPKE-sealed
 (RFC 9180 base mode, DHKEM(X25519, HKDF-SHA256), ChaCha20-Poly1305) to a one-time X25519
 key the client sent with the request; ``info`` binds the purpose, the user ID, the D-TA's
@@ -39,11 +48,12 @@ import attrs
 
 from milagro_node.secret_memory import SecretBytes
 
-from . import hpke, ipld
+from . import hpke, ipld, merkle
 from .identity._keys import signature_valid
 
 __all__ = [
     "ASSERTION",
+    "BatchProof",
     "GRANT",
     "KIND_SERVER_SHARE",
     "KIND_SERVER_SHARE_REQUEST",
@@ -52,6 +62,7 @@ __all__ = [
     "Statement",
     "StatementDraft",
     "WireError",
+    "batch_signing_input",
     "check_user_id",
     "open_share",
     "parse_server_share",
@@ -66,12 +77,16 @@ __all__ = [
 GRANT = "mpin.grant"
 ASSERTION = "mpin.assertion"
 STATEMENT_DOMAIN = b"milagro-mpin-statement-v1\x00"
+BATCH_DOMAIN = b"milagro-mpin-statement-batch-v1\x00"
 MAX_STATEMENT_BYTES = 2048
+MAX_BATCH = 64  # statements under one signature: a path of at most 6 hashes
+_MAX_PATH = (MAX_BATCH - 1).bit_length()
+_SIGNATURE_ROOM = 80 + 16 + _MAX_PATH * 34  # sig, and the largest batch field, once encoded
 MAX_USER_ID_BYTES = 256
 MAX_TTL = 30 * 86400
 CLOCK_SKEW = 60  # seconds a statement may claim to be from the future
 NONCE_BYTES = 16
-_CORE = ("v", "kind", "issuer", "subject", "created", "expires", "nonce", "sig")
+_CORE = ("v", "kind", "issuer", "subject", "created", "expires", "nonce", "sig", "batch")
 
 KIND_SERVER_SHARE_REQUEST = "dta.server-share-request"
 KIND_SERVER_SHARE = "mfa.server-share"
@@ -134,16 +149,47 @@ class StatementDraft:
     fields: dict[str, Any] = attrs.field(repr=False)
     to_be_signed: bytes = attrs.field(repr=False)
 
-    def finish(self, signature: bytes) -> Statement:
+    def finish(self, signature: bytes, batch: BatchProof | None = None) -> Statement:
         """The signed statement. Its fields were checked by `prepare_statement`, so they are
         not parsed again (an assertion is made per login); the signature is the signer's
-        word, checked by whoever verifies it."""
+        word, checked by whoever verifies it. `batch`: this draft's proof from
+        `batch_signing_input`, when `signature` signs a batch."""
         if not isinstance(signature, (bytes, bytearray)) or len(signature) != 64:
             raise WireError("bad-signature", "an Ed25519 signature is 64 bytes")
         f = self.fields
         extra = {k: v for k, v in f.items() if k not in _CORE}
+        signed = {**f, "sig": bytes(signature)}
+        if batch is not None:
+            signed["batch"] = [batch.index, batch.size, batch.path]
         return Statement(f["kind"], f["issuer"], f["subject"], f["created"], f["expires"], f["nonce"], extra,
-                         ipld.encode({**f, "sig": bytes(signature)}))
+                         ipld.encode(signed))
+
+
+@attrs.frozen
+class BatchProof:
+    """Where one statement sits in a batch: its leaf's index, the batch size, the path."""
+
+    index: int
+    size: int
+    path: list[bytes]
+
+
+def batch_signing_input(drafts: list[StatementDraft]) -> tuple[bytes, list[BatchProof | None]]:
+    """What to sign for `drafts` at once, and each one's proof for `StatementDraft.finish`.
+
+    One draft: its own ``to_be_signed`` and no proof (the plain form). More (at most
+    `MAX_BATCH`): `_batch_message` of the Merkle tree over them.
+    """
+    if not 1 <= len(drafts) <= MAX_BATCH:
+        raise WireError("malformed", f"a batch holds 1..{MAX_BATCH} statements")
+    if len(drafts) == 1:
+        return drafts[0].to_be_signed, [None]
+    root, paths = merkle.root_and_paths([merkle.leaf_hash(d.to_be_signed) for d in drafts])
+    return _batch_message(len(drafts), root), [BatchProof(i, len(drafts), path) for i, path in enumerate(paths)]
+
+
+def _batch_message(size: int, root: bytes) -> bytes:
+    return BATCH_DOMAIN + size.to_bytes(2, "big") + root
 
 
 def prepare_statement(
@@ -171,7 +217,7 @@ def prepare_statement(
     fields = {"v": 1, "kind": kind, "issuer": issuer, "subject": check_user_id(subject),
               "created": int(created), "expires": int(created) + ttl, "nonce": randbytes(NONCE_BYTES), **extra}
     body = ipld.encode(fields)
-    if len(body) + 80 > MAX_STATEMENT_BYTES:
+    if len(body) + _SIGNATURE_ROOM > MAX_STATEMENT_BYTES:
         raise WireError("malformed", f"a statement is at most {MAX_STATEMENT_BYTES} bytes")
     return StatementDraft(fields, STATEMENT_DOMAIN + body)
 
@@ -199,16 +245,38 @@ def parse_statement(data: object, *, kind: str) -> Statement:
         raise WireError("malformed", "created/expires are not a valid window")
     if not isinstance(nonce, bytes) or len(nonce) != NONCE_BYTES or not isinstance(sig, bytes) or len(sig) != 64:
         raise WireError("malformed", "nonce or signature has the wrong type or size")
+    if "batch" in fields:
+        _batch_proof(fields["batch"])
     extra = {k: v for k, v in fields.items() if k not in _CORE}
     return Statement(kind, issuer, check_user_id(fields.get("subject")), created, expires, nonce, extra, bytes(data))
 
 
+def _batch_proof(field: object) -> BatchProof:
+    """The ``batch`` field's shape: [index, size 2..MAX_BATCH, [up to 6 hashes of 32 bytes]]."""
+    if isinstance(field, list) and len(field) == 3:
+        index, size, path = field
+        if (all(isinstance(n, int) and not isinstance(n, bool) for n in (index, size))
+                and 2 <= size <= MAX_BATCH and 0 <= index < size and isinstance(path, list)
+                and len(path) <= _MAX_PATH and all(isinstance(h, bytes) and len(h) == 32 for h in path)):
+            return BatchProof(index, size, path)
+    raise WireError("malformed", f"batch is [index, size 2..{MAX_BATCH}, [32-byte hashes]]")
+
+
 def verify_statement(data: object, *, kind: str, sign_key: bytes, now: int) -> Statement:
-    """Check a statement of `kind` signed by `sign_key` (the issuer's current Ed25519 key)."""
+    """Check a statement of `kind` signed by `sign_key` (the issuer's current Ed25519 key),
+    alone or in a batch."""
     statement = parse_statement(data, kind=kind)
     fields = ipld.decode(statement.data)
-    sig = fields.pop("sig")
-    if not signature_valid(sign_key, sig, STATEMENT_DOMAIN + ipld.encode(fields)):
+    sig, batch = fields.pop("sig"), fields.pop("batch", None)
+    signed = STATEMENT_DOMAIN + ipld.encode(fields)
+    if batch is not None:
+        proof = _batch_proof(batch)
+        try:
+            root = merkle.root_from_path(merkle.leaf_hash(signed), proof.index, proof.size, proof.path)
+            signed = _batch_message(proof.size, root)
+        except merkle.ProofError as exc:
+            raise WireError("bad-signature", f"the statement's batch proof does not fit: {exc}") from None
+    if not signature_valid(sign_key, sig, signed):
         raise WireError("bad-signature", "the statement's signature does not verify with the issuer's key") from None
     if now < statement.created - CLOCK_SKEW:
         raise WireError("not-yet-valid", "the statement is dated in the future")

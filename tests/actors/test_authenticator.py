@@ -17,7 +17,7 @@ import pytest
 import trio
 
 from milagro_node.api_client import ApiCallError, connect
-from milagro_node.core import hpke, mpin, mpin_wire
+from milagro_node.core import hpke, ipld, mpin, mpin_wire
 from testkit import BIN, clean_env, start_node, stop
 
 pytestmark = pytest.mark.slow
@@ -329,6 +329,39 @@ async def test_one_pass_ok_replay_and_stale_time_refused(node):
         await refused(api.call("mfa.one_pass", id=user.user_id, u=b64(stale.pass1.u.to_bytes()),
                                ut=b64(stale.pass1.ut.to_bytes()), v=b64(proof.v.to_bytes()), t=old), "mpin-expired")
         await api.call("mfa.unlock", id=user.user_id)
+
+
+async def test_parallel_logins_share_hsm_signatures_and_every_assertion_verifies_alone(node):
+    async with connect(node.url, token=node.token) as admin:
+        users = [await enrol(node, admin, f"batch-{i}@example.com") for i in range(12)]
+        before = (await admin.call("mfa.status"))["assertion_signatures"]
+        requests = []
+        for user in users:
+            attempt = await user.attempt(admin)
+            proof = attempt.one_pass(int(time.time()))
+            requests.append({"id": user.user_id, "u": b64(attempt.pass1.u.to_bytes()),
+                             "ut": b64(attempt.pass1.ut.to_bytes()), "v": b64(proof.v.to_bytes()), "t": proof.t})
+    replies = {}
+
+    async def one(request):
+        async with connect(node.url) as api:
+            replies[request["id"]] = await api.call("mfa.one_pass", **request)
+
+    async with trio.open_nursery() as nursery:
+        for request in requests:
+            nursery.start_soon(one, request)
+    batched = 0
+    for user_id, reply in replies.items():
+        data = unb64(reply["assertion"])
+        statement = mpin_wire.verify_statement(data, kind=mpin_wire.ASSERTION, sign_key=node.sign_key,
+                                               now=int(time.time()))
+        assert statement.subject == user_id
+        batched += "batch" in ipld.decode(data)
+    async with connect(node.url, token=node.token) as admin:
+        after = (await admin.call("mfa.status"))["assertion_signatures"]
+    assert after["assertions"] - before["assertions"] == 12
+    signatures = after["signatures"] - before["signatures"]
+    assert batched and signatures < 12  # the logins that queued shared a signature
 
 
 async def test_bad_points_and_bad_params_are_refused_with_clear_codes(node):

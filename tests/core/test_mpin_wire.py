@@ -101,3 +101,58 @@ def test_server_share_bodies():
 def test_a_finished_statement_is_what_parsing_its_bytes_gives():
     statement = grant(purpose="enrol", n=3)
     assert mpin_wire.parse_statement(statement.data, kind=GRANT) == statement
+
+
+def batch(n, signer=KEY, subject="user"):
+    drafts = [mpin_wire.prepare_statement(ASSERTION, issuer=ISSUER, subject=f"{subject}-{i}", created=1_000_000,
+                                          ttl=60) for i in range(n)]
+    message, proofs = mpin_wire.batch_signing_input(drafts)
+    signature = signer.sign(message)
+    return [d.finish(signature, proof) for d, proof in zip(drafts, proofs)]
+
+
+def verify_assertion(data):
+    return mpin_wire.verify_statement(data, kind=ASSERTION, sign_key=PUBLIC, now=1_000_001)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, mpin_wire.MAX_BATCH])
+def test_every_statement_of_a_batch_verifies_on_its_own(n):
+    statements = batch(n)
+    for i, statement in enumerate(statements):
+        checked = verify_assertion(statement.data)
+        assert checked.subject == f"user-{i}" and checked == statement
+        assert ("batch" in ipld.decode(statement.data)) == (n > 1)  # one alone: the plain form
+        assert mpin_wire.parse_statement(statement.data, kind=ASSERTION) == statement
+
+
+def test_a_batch_member_with_its_proof_changed_moved_or_dropped_is_refused():
+    statements = batch(5)
+    fields = ipld.decode(statements[1].data)
+    index, size, path = fields["batch"]
+    forgeries = [
+        {**fields, "batch": [index + 1, size, path]},  # another place
+        {**fields, "batch": [index, size + 1, path]},  # another tree
+        {**fields, "batch": [index, size, path[:-1]]},  # a short path
+        {**fields, "batch": [index, size, [bytes(32)] + path[1:]]},  # another sibling
+        {k: v for k, v in fields.items() if k != "batch"},  # the root's signature, as the statement's
+        {**fields, "subject": "user-2"},  # another member's subject under this one's proof
+        {**ipld.decode(statements[2].data), "sig": fields["sig"], "batch": fields["batch"]},
+    ]
+    for forged in forgeries:
+        assert code_of(verify_assertion, ipld.encode(forged)) in {"mpin-wire-bad-signature", "mpin-wire-malformed"}
+
+
+@pytest.mark.parametrize("field", [[0, 1, []], [0, mpin_wire.MAX_BATCH + 1, []], [2, 2, []], [0, 2, [b"x"]],
+                                   [0, 2, [bytes(32)] * 7], [True, 2, []], [0, 2], "batch"])
+def test_a_malformed_batch_field_is_refused(field):
+    fields = {**ipld.decode(batch(2)[0].data), "batch": field}
+    assert code_of(mpin_wire.parse_statement, ipld.encode(fields), kind=ASSERTION) == "mpin-wire-malformed"
+
+
+def test_batches_hold_one_to_max_batch_and_the_largest_member_fits_the_size_limit():
+    for n in (0, mpin_wire.MAX_BATCH + 1):
+        draft = mpin_wire.prepare_statement(ASSERTION, issuer=ISSUER, subject="a", created=1, ttl=60)
+        assert code_of(mpin_wire.batch_signing_input, [draft] * n) == "mpin-wire-malformed"
+    statements = batch(mpin_wire.MAX_BATCH, subject="u" * (mpin_wire.MAX_USER_ID_BYTES - 3))
+    assert max(len(s.data) for s in statements) <= mpin_wire.MAX_STATEMENT_BYTES
+    assert verify_assertion(statements[-1].data).subject.endswith("-63")
