@@ -7,9 +7,13 @@ two processes at once (this machine has 2 cores), to show what the hardware allo
 "Node": one node process (a devnet of 1, all roles: it is its own D-TA, so its
 authenticator sums one server-secret share), API rate limits lifted. Logins are one-pass
 (``mfa.one_pass``: one websocket round trip, websocket -> api-gateway -> authenticator ->
-pairing in a worker process -> assertion signed in the HSM -> audit -> verdict), with proofs
+pairing in a worker process -> assertion signed in the HSM, alone or in a Merkle batch with
+the assertions that queued meanwhile -> audit -> verdict), with proofs
 precomputed by the client before the clock starts so that the client's own pairing-group
-work does not share the two cores with the node while it is measured. Each round:
+work does not share the two cores with the node while it is measured. The logins take
+turns among `--users` users enrolled for the round: the authenticator lets one user have
+only as many attempts in flight as failures left before lockout (5), so a single user
+would measure that gate, not the node. Each round:
 
 - throughput: `--burst` logins over `--connections` websocket connections, back to back;
   rate = logins / wall time; median over rounds;
