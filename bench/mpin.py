@@ -271,7 +271,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--burst", type=int, default=600, help="logins per throughput round")
     parser.add_argument("--count", type=int, default=900, help="paced logins over all rounds")
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--users", type=int, default=16, help="enrolled users the logins take turns among")
     parser.add_argument("--issue", type=int, default=100, help="permits and enrolments timed")
     parser.add_argument("--quick", action="store_true", help="1 round, small counts")
