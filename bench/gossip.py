@@ -266,8 +266,9 @@ class EnvelopeNet:
                 if (await api.call("envelope.counters"))["received"] >= after + len(cids):
                     n = await self._read_rows(api, n, cids, found)
                     if len(found) == len(cids):
-                        break
+                        return found
                 await trio.sleep(0.1)
+            await self._read_rows(api, n, cids, found)  # what did arrive, for the report
         return found
 
     @staticmethod

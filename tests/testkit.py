@@ -21,6 +21,14 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def init_data_dir(data_dir: Path) -> Path:
+    """`milagro-node init` of `data_dir` (SoftHSM token, store, identity); returns it."""
+    done = subprocess.run([str(BIN / "milagro-node"), "init", "--data-dir", str(data_dir)], capture_output=True,
+                          text=True, timeout=60, env=clean_env())
+    assert done.returncode == 0, done.stderr
+    return data_dir
+
+
 def start_node(data_dir: Path, *, bin_dir: Path = BIN, **env: str) -> subprocess.Popen:
     """Start `milagro-node run` (from `bin_dir`) on API and libp2p ports chosen by the OS;
     return once it is ready."""

@@ -39,12 +39,12 @@ actor: after a restart a proof from just before it could be replayed within its 
 window (at most twice the skew), which bounds the risk.
 
 Assertions are `mpin_wire` statements of kind ``mpin.assertion`` about the user ID,
-signed with the node's identity key, valid ``assertion_seconds``, with ``method`` ("mpin-2pass" | "mpin-1pass") and the session id
-(two-pass) or ``t`` (one-pass; with ``message_sha256`` when a message was signed). A relying
-party checks one with `mpin_wire.verify_statement` and this node's identity log. The
-assertions that queue while one HSM signature is made share the next (`actors.statement_signer`:
-a Merkle batch, each assertion with its own inclusion proof); node.status counts
-``assertion_signatures``.
+signed with the node's identity key, valid ``assertion_seconds``, with ``method``
+("mpin-2pass" | "mpin-1pass") and the session id (two-pass) or ``t`` (one-pass; with
+``message_sha256`` when a message was signed). A relying party checks one with
+`mpin_wire.verify_statement` and this node's identity log. The assertions that queue while
+one HSM signature is made share the next (`actors.statement_signer`: a Merkle batch, each
+assertion with its own inclusion proof); node.status counts ``assertion_signatures``.
 
 Lockout (`lockout`): each failed pairing check counts; at ``max_failures`` the user ID is
 locked for ``lockout_seconds`` (0: until ``mfa.unlock``); a success resets the count. The
@@ -65,8 +65,8 @@ Performance (`pairing_pool`): pyblst holds the GIL, so pairings run in ``[mfa] w
 trio_parallel processes, started (warm) with the actor and stopped with it; jobs get only
 bytes and ints, and each worker decodes SS once (`jobs`). The actor serves requests
 concurrently, so one check per worker runs while the loop does the rest. Per login the loop
-does: two G1 decodings (pass 1), a dict lookup, a share of one HSM signature and one audit write
-(plus one kv write per failure).
+does: two G1 decodings (pass 1), a dict lookup, a share of one HSM signature and one
+audit write (plus one kv write per failure).
 
 Modules: `actor` (the actor), `api` (the ``mfa.*`` methods), `lockout`, `sessions`
 (open/finished sessions, the one-pass replay window), `server_secret`, `pairing_pool` and

@@ -18,11 +18,11 @@ an unsigned statement is believed.
 Batch-signed statements: an MFA node under load signs the assertions that queued meanwhile
 with one signature (one HSM operation instead of one per login). Such a statement also
 carries ``batch: [index, size, [path...]]``, its place in a Merkle tree of `size` statements
-(`merkle`, RFC 9162: each leaf is the SHA-256 of a statement's own ``STATEMENT_DOMAIN ‖
-DAG-CBOR(map without sig and batch)``), and ``sig`` signs ``BATCH_DOMAIN ‖ size (2 bytes,
-big-endian) ‖ root``, so a member cannot claim another tree. The
-other leaves are hashes of statements that hold a 16-byte random nonce: a path reveals
-nothing of other users' logins. A relying party checks both forms with `verify_statement`.
+(`merkle`, RFC 9162; a leaf is the statement's own ``STATEMENT_DOMAIN ‖ DAG-CBOR(map
+without sig and batch)``), and ``sig`` signs ``BATCH_DOMAIN ‖ size (2 bytes, big-endian) ‖
+root``, so a member cannot claim another tree. The other leaves are hashes of statements
+that hold a 16-byte random nonce: a path reveals nothing of other users' logins. A relying
+party checks both forms with `verify_statement`.
 
 Sealed shares. A D-TA answers an enrolment or a permit request with the share HPKE-sealed
 (RFC 9180 base mode, DHKEM(X25519, HKDF-SHA256), ChaCha20-Poly1305) to a one-time X25519

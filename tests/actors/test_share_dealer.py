@@ -9,7 +9,6 @@ times the API would not sign (expired, future). The API itself: test_share_deale
 from __future__ import annotations
 
 import base64
-import subprocess
 import time
 
 import pytest
@@ -28,18 +27,14 @@ from milagro_node.core import hpke, ipld, mpin, mpin_wire
 from milagro_node.core.mpin import ClientAttempt, LoginSession, SessionState
 from milagro_node.runtime.config import load_node_config
 from milagro_node.runtime.node import Node
-from testkit import BIN, clean_env, refused
+from testkit import init_data_dir, refused
 
 PIN = mpin.pin_from_digits("2580")
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("dealer") / "node"
-    done = subprocess.run([str(BIN / "milagro-node"), "init", "--data-dir", str(d)], capture_output=True,
-                          text=True, timeout=60, env=clean_env())
-    assert done.returncode == 0, done.stderr
-    return d
+    return init_data_dir(tmp_path_factory.mktemp("dealer") / "node")
 
 
 def config_for(data_dir, **env):

@@ -16,7 +16,7 @@ import pytest
 
 from milagro_node.api_client import ApiCallError, connect
 from milagro_node.core import hpke, ipld, mpin, mpin_wire
-from testkit import BIN, clean_env, stop
+from testkit import BIN, clean_env, init_data_dir, stop
 
 pytestmark = pytest.mark.slow
 
@@ -33,10 +33,7 @@ class DtaNode:
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
     root = tmp_path_factory.mktemp("dta-api")
-    data_dir = root / "node"
-    done = subprocess.run([str(BIN / "milagro-node"), "init", "--data-dir", str(data_dir)], capture_output=True,
-                          text=True, timeout=60, env=clean_env())
-    assert done.returncode == 0, done.stderr
+    data_dir = init_data_dir(root / "node")
     log = root / "node.log"
     with open(log, "w") as stderr:  # a file, not a pipe: nobody reads it while the tests run
         proc = subprocess.Popen(

@@ -6,7 +6,6 @@ the HSM) and every actor of `actor_specs`; the signer under test is one more, ru
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import pytest
@@ -20,16 +19,12 @@ from actors.statement_signer import StatementSigner
 from milagro_node.core import ipld, mpin_wire
 from milagro_node.runtime.config import load_node_config
 from milagro_node.runtime.node import Node
-from testkit import BIN, clean_env
+from testkit import init_data_dir
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("signer") / "node"
-    done = subprocess.run([str(BIN / "milagro-node"), "init", "--data-dir", str(d)], capture_output=True,
-                          text=True, timeout=60, env=clean_env())
-    assert done.returncode == 0, done.stderr
-    return d
+    return init_data_dir(tmp_path_factory.mktemp("signer") / "node")
 
 
 @pytest.fixture
