@@ -29,6 +29,14 @@ def init_data_dir(data_dir: Path) -> Path:
     return data_dir
 
 
+def in_process_config(data_dir: Path, **env: str):
+    """The config of a node run in the test's own process, on ports chosen by the OS."""
+    from milagro_node.runtime.config import load_node_config
+
+    return load_node_config(None, data_dir=data_dir, environ={
+        "MILAGRO_API_LISTEN": "127.0.0.1:0", "MILAGRO_P2P_LISTEN": "/ip4/127.0.0.1/tcp/0", **env})
+
+
 def start_node(data_dir: Path, *, bin_dir: Path = BIN, **env: str) -> subprocess.Popen:
     """Start `milagro-node run` (from `bin_dir`) on API and libp2p ports chosen by the OS;
     return once it is ready."""

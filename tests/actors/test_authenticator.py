@@ -341,10 +341,14 @@ async def test_parallel_logins_share_hsm_signatures_and_every_assertion_verifies
             proof = attempt.one_pass(int(time.time()))
             requests.append({"id": user.user_id, "u": b64(attempt.pass1.u.to_bytes()),
                              "ut": b64(attempt.pass1.ut.to_bytes()), "v": b64(proof.v.to_bytes()), "t": proof.t})
-    replies = {}
+    replies, connected, go = {}, [], trio.Event()
 
     async def one(request):
         async with connect(node.url) as api:
+            connected.append(api)
+            if len(connected) == len(requests):
+                go.set()
+            await go.wait()  # every connection open first, so the logins arrive together
             replies[request["id"]] = await api.call("mfa.one_pass", **request)
 
     async with trio.open_nursery() as nursery:

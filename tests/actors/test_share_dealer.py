@@ -25,9 +25,8 @@ from actors.node_identity import sign_key_id
 from actors.share_dealer.records import Stats, Throttle
 from milagro_node.core import hpke, ipld, mpin, mpin_wire
 from milagro_node.core.mpin import ClientAttempt, LoginSession, SessionState
-from milagro_node.runtime.config import load_node_config
 from milagro_node.runtime.node import Node
-from testkit import init_data_dir, refused
+from testkit import in_process_config, init_data_dir, refused
 
 PIN = mpin.pin_from_digits("2580")
 
@@ -37,14 +36,9 @@ def data_dir(tmp_path_factory):
     return init_data_dir(tmp_path_factory.mktemp("dealer") / "node")
 
 
-def config_for(data_dir, **env):
-    return load_node_config(None, data_dir=data_dir, environ={
-        "MILAGRO_API_LISTEN": "127.0.0.1:0", "MILAGRO_P2P_LISTEN": "/ip4/127.0.0.1/tcp/0", **env})
-
-
 @pytest.fixture
 async def node(nursery, data_dir):
-    return await nursery.start(Node(config_for(data_dir)).run)
+    return await nursery.start(Node(in_process_config(data_dir)).run)
 
 
 async def grant(node, user_id: str, *, created: int | None = None, ttl: int = 600) -> bytes:
@@ -116,12 +110,12 @@ async def test_one_dtas_share_logs_in_against_its_server_share(node):
 
 async def test_master_share_and_counters_survive_a_restart(nursery, data_dir):
     async with trio.open_nursery() as first:
-        node = await first.start(Node(config_for(data_dir)).run)
+        node = await first.start(Node(in_process_config(data_dir)).run)
         ss = await server_secret(node)
         await enrol(node, "restart@example.org", await grant(node, "restart@example.org"))
         before = await node.supervisor.ask("share-dealer", DealerStatus())
         first.cancel_scope.cancel()
-    node = await nursery.start(Node(config_for(data_dir)).run)
+    node = await nursery.start(Node(in_process_config(data_dir)).run)
     assert await server_secret(node) == ss  # the share was kept, not made again
     after = await node.supervisor.ask("share-dealer", DealerStatus())
     assert after["enrolled"] == before["enrolled"]
@@ -159,7 +153,7 @@ async def test_a_grant_by_an_identity_nobody_pinned_is_refused(node):
 
 async def test_configured_grant_issuers_still_accept_this_node(nursery, data_dir):
     other = ipld.cid_for(b"some other member", "dag-cbor")
-    node = await nursery.start(Node(config_for(data_dir, MILAGRO_DTA_GRANT_ISSUERS=other)).run)
+    node = await nursery.start(Node(in_process_config(data_dir, MILAGRO_DTA_GRANT_ISSUERS=other)).run)
     assert await enrol(node, "issuers@example.org", await grant(node, "issuers@example.org"))
     stranger = ipld.cid_for(b"not among the configured issuers", "dag-cbor")
     error = await refused(enrol(node, "oscar", forged_grant("oscar", stranger)), "dta-not-member")

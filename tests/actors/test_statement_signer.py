@@ -17,9 +17,8 @@ from actors.mpin_grants import draft_statement
 from actors.node_identity import sign_key_id
 from actors.statement_signer import StatementSigner
 from milagro_node.core import ipld, mpin_wire
-from milagro_node.runtime.config import load_node_config
 from milagro_node.runtime.node import Node
-from testkit import init_data_dir
+from testkit import in_process_config, init_data_dir
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +28,7 @@ def data_dir(tmp_path_factory):
 
 @pytest.fixture
 async def node(nursery, data_dir):
-    config = load_node_config(None, data_dir=data_dir, environ={
-        "MILAGRO_API_LISTEN": "127.0.0.1:0", "MILAGRO_P2P_LISTEN": "/ip4/127.0.0.1/tcp/0"})
-    return await nursery.start(Node(config).run)
+    return await nursery.start(Node(in_process_config(data_dir)).run)
 
 
 @pytest.fixture
