@@ -52,7 +52,7 @@ from ..node_identity import NodeIdentity, sign_key_id
 from ..store import StoreClient
 from .dispatch import Routes
 from .inbound import Inbound, Rejected
-from .outbox import Outbox, Sent, outbox_key
+from .outbox import FailingDeliveries, Outbox, Sent, outbox_key
 
 NAME = "envelope-router"
 DIAL_FIRST_S, DIAL_MOST_S = 1.0, 30.0
@@ -78,6 +78,7 @@ class EnvelopeRouter:
         self._last_seq: dict[str, int] = {}  # highest seq received per sender
         self._synced: dict[str, int] = {}  # per member: its seqs up to here were checked
         self._acks: dict[str, list[str]] = {}  # sender identity -> CIDs to acknowledge
+        self._failing = FailingDeliveries()
         # Given by the node, the routes outlive a restart of this actor: consumers subscribe
         # once, when they start, and would otherwise miss everything after a router crash.
         self._routes = Routes() if routes is None else routes
@@ -432,9 +433,16 @@ class EnvelopeRouter:
             answer = await self._host.request(peer_id, wire.DELIVER, data,
                                               max_response=wire.MAX_REQUEST_BYTES, timeout=10.0)
             if wire.read_response(answer, "ok", bool):
+                self._failing.delivered(recipient)
                 await self._acknowledged(entry.cid, recipient)
         except (P2pError, wire.WireError) as exc:
             self._ctx.log.debug("delivery failed", extra={"cid": entry.cid, "to": recipient, "code": exc.code})
+            failing = self._failing.failed(recipient, trio.current_time())
+            if failing is not None:
+                failures, seconds = failing
+                self._ctx.log.warning("direct deliveries keep failing", extra={
+                    "to": recipient, "failures": failures, "seconds": round(seconds), "code": exc.code,
+                    "pending": self._outbox.pending_for(recipient)})
         finally:
             self._deliveries.release()
 

@@ -8,6 +8,8 @@ with a back-off per entry from `FIRST_RETRY_S` doubling to `MOST_RETRY_S`.
 
 Entries stay after every ack until expiry, so a recipient that missed envelopes (a gap in
 our sequence numbers, or a restart) can ask which ones we sent it (`sent_to`).
+`FailingDeliveries` says when deliveries to a recipient have kept failing long enough to
+warn about.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import attrs
 
 FIRST_RETRY_S = 2.0
 MOST_RETRY_S = 30.0
+FAILING_REPORT_S = 30.0
 
 
 @attrs.define
@@ -54,6 +57,9 @@ class Outbox:
 
     def pending(self) -> int:
         return sum(len(entry.pending) for entry in self._by_seq.values())
+
+    def pending_for(self, recipient: str) -> int:
+        return sum(recipient in entry.pending for entry in self._by_seq.values())
 
     def add(self, entry: Sent) -> None:
         self._by_seq[entry.seq] = entry
@@ -96,3 +102,24 @@ class Outbox:
         found = [(seq, entry.cid) for seq, entry in sorted(self._by_seq.items())
                  if seq > since and recipient in entry.to]
         return found[:limit]
+
+
+class FailingDeliveries:
+    """Failed direct deliveries per recipient, for one warning per `FAILING_REPORT_S` of
+    failures. Every retry of every envelope to a member that is away fails, so a line per
+    failure would flood the log; a failure now and then (a timeout under load) says nothing."""
+
+    def __init__(self) -> None:
+        self._failing: dict[str, tuple[float, int]] = {}  # recipient -> (first failure, failures)
+
+    def failed(self, recipient: str, now: float) -> tuple[int, float] | None:
+        """Count a failure; (failures, seconds) to report once they have lasted the period."""
+        first, count = self._failing.get(recipient, (now, 0))
+        if now - first >= FAILING_REPORT_S:
+            del self._failing[recipient]
+            return count + 1, now - first
+        self._failing[recipient] = (first, count + 1)
+        return None
+
+    def delivered(self, recipient: str) -> None:
+        self._failing.pop(recipient, None)

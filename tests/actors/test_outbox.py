@@ -1,6 +1,9 @@
-"""The envelope router's outbox: who still owes an ack, when to retry, what was sent to whom."""
+"""The envelope router's outbox: who still owes an ack, when to retry, what was sent to whom,
+when failing deliveries are worth a warning."""
 
-from actors.envelope_router.outbox import FIRST_RETRY_S, MOST_RETRY_S, Outbox, Sent, outbox_key
+from actors.envelope_router.outbox import (
+    FAILING_REPORT_S, FIRST_RETRY_S, MOST_RETRY_S, FailingDeliveries, Outbox, Sent, outbox_key,
+)
 
 
 def entry(seq: int, to=("b", "c"), expires: int = 1000) -> Sent:
@@ -15,6 +18,7 @@ def test_acknowledge_and_pending():
     assert box.acknowledge("cid0", "b") is None  # once
     assert box.acknowledge("nope", "b") is None
     assert box.pending() == 1
+    assert (box.pending_for("b"), box.pending_for("c")) == (0, 1)
 
 
 def test_due_backs_off_per_entry():
@@ -49,3 +53,15 @@ def test_round_trip_and_key_order():
     e = entry(5)
     assert Sent.from_doc(e.to_doc()).to_doc() == e.to_doc()
     assert sorted([outbox_key(10), outbox_key(9)]) == [outbox_key(9), outbox_key(10)]
+
+
+def test_failing_deliveries_are_reported_once_a_period_per_recipient():
+    failing = FailingDeliveries()
+    assert failing.failed("b", 0.0) is None  # one timeout under load says nothing
+    assert failing.failed("b", FAILING_REPORT_S - 1) is None
+    assert failing.failed("c", FAILING_REPORT_S - 1) is None
+    assert failing.failed("b", FAILING_REPORT_S) == (3, FAILING_REPORT_S)
+    assert failing.failed("b", FAILING_REPORT_S + 1) is None  # a new period starts
+    assert failing.failed("b", 2 * FAILING_REPORT_S + 1) == (2, FAILING_REPORT_S)
+    failing.delivered("c")  # a success ends c's period
+    assert failing.failed("c", 2 * FAILING_REPORT_S) is None
