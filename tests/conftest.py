@@ -6,6 +6,9 @@
 - Every test that starts a process bounds its waits and stops what it started.
 - Nothing here reads or writes outside tmp_path; the environment of child
   processes is this one minus MILAGRO_* variables, plus what a test sets.
+- A failed test that used a devnet reports each node's logged warnings and errors: the
+  assertion says what did not happen, the nodes often say why (a timing failure on a
+  loaded CI machine may not come back).
 """
 
 import subprocess
@@ -13,6 +16,7 @@ import subprocess
 import pytest
 import trio.testing
 
+from devnetkit import Devnet
 from testkit import BIN, clean_env
 
 
@@ -32,3 +36,13 @@ def cli():
         )
 
     return run
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    if report.when == "setup" or not report.failed:
+        return
+    for net in {id(v): v for v in item.funcargs.values() if isinstance(v, Devnet)}.values():
+        for i in range(1, len(net.nodes) + 1):
+            report.sections.append((f"node-{i} warnings and errors", net.warnings(i) or "(none)"))

@@ -6,7 +6,8 @@
     net.stop_all()
 
 Nodes get generous API rate limits (tests send bursts through one connection). Each node
-logs to <data dir>/node.log; `Devnet.logs(i)` returns it for assertion messages.
+logs to <data dir>/node.log; `Devnet.logs(i)` returns it for assertion messages, and a
+failed test's report ends with each node's warnings (`Devnet.warnings`, tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -59,6 +60,16 @@ class Devnet:
 
     def logs(self, i: int) -> str:
         return (self.node(i).data_dir / "node.log").read_text(errors="replace")[-4000:]
+
+    def warnings(self, i: int, lines: int = 40) -> str:
+        """The last `lines` warnings and errors in node i's log ("" if it has none yet)."""
+        try:
+            text = (self.node(i).data_dir / "node.log").read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        bad = [line for line in text.splitlines() if line.split(" ", 2)[1:2] in (["level=warning"], ["level=error"],
+                                                                                 ["level=critical"])]
+        return "\n".join(bad[-lines:])
 
     @asynccontextmanager
     async def api(self, i: int):
