@@ -23,7 +23,8 @@ Store layout: blocks (envelopes by CID); kv ``router/seq`` (next seq), ``outbox/
 every few seconds so a restart does not reopen the replay window).
 
 Error handling: a peer's bad message is rejected and counted (`Inbound`), a failed delivery
-is retried, a peer's failed request gets an error response; none of it stops the actor.
+is retried (and warned about, once a period, while it keeps failing: `FailingDeliveries`), a
+peer's failed request gets an error response; none of it stops the actor.
 """
 
 from __future__ import annotations
