@@ -224,6 +224,12 @@ def prepare_statement(
 
 def parse_statement(data: object, *, kind: str) -> Statement:
     """Decode and check the structure of a statement of `kind` (not its signature or time)."""
+    return _parse(data, kind)[0]
+
+
+def _parse(data: object, kind: str) -> tuple[Statement, dict[str, Any], BatchProof | None]:
+    """`parse_statement`, and what `verify_statement` needs of it: the decoded fields and
+    the batch proof (None for a statement signed alone)."""
     if not isinstance(data, (bytes, bytearray)):
         raise WireError("malformed", "a statement is bytes")
     try:
@@ -245,10 +251,11 @@ def parse_statement(data: object, *, kind: str) -> Statement:
         raise WireError("malformed", "created/expires are not a valid window")
     if not isinstance(nonce, bytes) or len(nonce) != NONCE_BYTES or not isinstance(sig, bytes) or len(sig) != 64:
         raise WireError("malformed", "nonce or signature has the wrong type or size")
-    if "batch" in fields:
-        _batch_proof(fields["batch"])
+    proof = _batch_proof(fields["batch"]) if "batch" in fields else None
     extra = {k: v for k, v in fields.items() if k not in _CORE}
-    return Statement(kind, issuer, check_user_id(fields.get("subject")), created, expires, nonce, extra, bytes(data))
+    statement = Statement(kind, issuer, check_user_id(fields.get("subject")), created, expires, nonce, extra,
+                          bytes(data))
+    return statement, fields, proof
 
 
 def _batch_proof(field: object) -> BatchProof:
@@ -265,12 +272,11 @@ def _batch_proof(field: object) -> BatchProof:
 def verify_statement(data: object, *, kind: str, sign_key: bytes, now: int) -> Statement:
     """Check a statement of `kind` signed by `sign_key` (the issuer's current Ed25519 key),
     alone or in a batch."""
-    statement = parse_statement(data, kind=kind)
-    fields = ipld.decode(statement.data)
-    sig, batch = fields.pop("sig"), fields.pop("batch", None)
+    statement, fields, proof = _parse(data, kind)
+    sig = fields.pop("sig")
+    fields.pop("batch", None)
     signed = STATEMENT_DOMAIN + ipld.encode(fields)
-    if batch is not None:
-        proof = _batch_proof(batch)
+    if proof is not None:
         try:
             root = merkle.root_from_path(merkle.leaf_hash(signed), proof.index, proof.size, proof.path)
             signed = _batch_message(proof.size, root)
