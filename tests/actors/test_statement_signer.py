@@ -10,6 +10,7 @@ import time
 
 import pytest
 import trio
+import trio.testing
 
 from actors.mailbox import ActorError
 from actors.messages import OwnLog
@@ -69,22 +70,22 @@ async def test_statements_that_queue_share_a_signature_and_each_verifies_alone(n
 
 async def test_a_caller_that_gives_up_leaves_the_others_signed(node, me, nursery):
     signer = StatementSigner(node.supervisor, sign_key_id(me.seq))
-    nursery.start_soon(signer.run)
     signed = []
 
     async def sign(n):
         signed.append(await signer.sign(draft(me, n)))
 
-    async def give_up():
-        with trio.CancelScope() as scope:
-            scope.cancel()
-            await signer.sign(draft(me, -1))
-
+    # Queued before the signer runs, so all three are in its first batch: the one whose
+    # caller gave up (its cancellation delivered) is left out of it.
+    with trio.move_on_after(0):
+        await signer.sign(draft(me, -1))
     async with trio.open_nursery() as callers:
         callers.start_soon(sign, 1)
-        callers.start_soon(give_up)
         callers.start_soon(sign, 2)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(signer.run)
     assert sorted(verified(me, s).extra["n"] for s in signed) == [1, 2]
+    assert (signer.signed, signer.batches) == (2, 1)
 
 
 async def test_a_refused_signature_fails_each_caller_of_that_batch_and_the_signer_goes_on(node, me, nursery):
