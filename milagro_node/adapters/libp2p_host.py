@@ -21,8 +21,9 @@ What it fixes in py-libp2p's defaults (measured, see the design notes):
 - a message that passed validation reaches the subscription only after the library has
   forwarded it to its mesh peers (0.7-1.8 ms per message here): our validator's acceptance
   puts it in our channel at once and lets its reader run before the forwarding, and the
-  library's copy is skipped (bench/gossip.py, 3 nodes: p50 10.7 -> 9.2 ms at 1 KiB and
-  16.1 -> 13.2 ms at 64 KiB);
+  library's copy is skipped (bench/gossip.py p50 at 1 KiB / 64 KiB: 3 nodes 10.7 -> 9.2 and
+  16.1 -> 13.2 ms; 10 nodes, where a node forwards to up to 6 peers, 44.6 -> 26.2-26.4 and
+  57.6 -> 34.0-34.5 ms);
 - yamux credits the sender's window after every read (``PY_YAMUX_RELEASE_ON_READ``): a
   gossip RPC is read as 2-3 reads (its varint prefix byte by byte, then its body), so each
   RPC cost its receiver 2-3 encrypted window-update frames and its sender as many to read.
@@ -270,7 +271,7 @@ class P2pHost:
                 done.set()
             while len(verdicts) > VERDICTS_KEPT:
                 verdicts.popitem(last=False)
-            if early:  # let its reader run before the library goes on to forward it
+            if early:  # one scheduler round: its reader, just woken, runs before the library forwards it
                 await trio.lowlevel.cancel_shielded_checkpoint()
             return verdict
 
