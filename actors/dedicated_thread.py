@@ -28,6 +28,9 @@ class DedicatedThread:
         self.name = name
         self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._started_at: float | None = None  # monotonic start of the running call
+        # Each written by one thread only: equal when nothing is queued or running.
+        self._submitted = 0
+        self._finished = 0
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -35,6 +38,11 @@ class DedicatedThread:
         """Seconds the current call has been running (0 when idle)."""
         started = self._started_at
         return 0.0 if started is None else time.monotonic() - started
+
+    def idle(self) -> bool:
+        """Nothing queued or running: a call made now from the trio thread instead
+        overlaps no call in this one (both are only ever started from the trio thread)."""
+        return self._submitted == self._finished
 
     def _loop(self) -> None:
         while (job := self._jobs.get()) is not None:
@@ -54,6 +62,7 @@ class DedicatedThread:
 
         def job() -> None:
             result.append(outcome.capture(fn, *args))
+            self._finished += 1  # before the caller wakes: it may call the library itself next
             try:
                 token.run_sync_soon(done.set)
                 if finished is not None:
@@ -61,6 +70,7 @@ class DedicatedThread:
             except trio.RunFinishedError:
                 pass  # trio has exited; nobody is waiting
 
+        self._submitted += 1
         self._jobs.put(job)
         await done.wait()
         return result[0].unwrap()

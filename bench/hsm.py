@@ -13,6 +13,9 @@ goes through the actor; the worst lateness is the loop's worst stall.
 
     .venv/bin/python bench/hsm.py [--rounds 7] [--callers 64]
 
+Lone: one Ed25519 signature at a time with the machine idle in between (an envelope's
+or an assertion's case at low load), raw and through the actor in turn; p50 of each.
+
 Prints a table; writes bench/results/hsm.json. Targets (issue 3): actor >= 0.8x
 raw for each operation; worst stall <= 5 ms.
 """
@@ -41,17 +44,21 @@ from milagro_node.secret_memory import SecretBytes
 ROOT = Path(__file__).resolve().parent.parent
 AAD = b"bench-key-id|bench-purpose"
 OPS = {"wrap": 8000, "unwrap": 8000, "sign": 1000}
+LONE_GAP_S = 0.005  # between lone signatures: the machine is idle in between, as at low load
+
+
+def raw_session(target: HsmTarget) -> Any:
+    lib = pkcs11.lib(str(target.module))
+    token = lib.get_token(token_label=target.token_label)
+    try:
+        return token.open(user_pin=target.pin.reveal().decode(), rw=True)
+    except pkcs11.UserAlreadyLoggedIn:  # the worker's session is: login is per token
+        return token.open(rw=True)
 
 
 def raw_rates(target: HsmTarget, wrapped: bytes) -> dict[str, float]:
-    lib = pkcs11.lib(str(target.module))
-    token = lib.get_token(token_label=target.token_label)
     secret = os.urandom(32)
-    try:
-        opened = token.open(user_pin=target.pin.reveal().decode(), rw=True)
-    except pkcs11.UserAlreadyLoggedIn:  # the worker's session is: login is per token
-        opened = token.open(rw=True)
-    with opened as session:
+    with raw_session(target) as session:
         kek = session.get_key(object_class=pkcs11.ObjectClass.SECRET_KEY, label="bench-kek")
         signer = session.get_key(object_class=pkcs11.ObjectClass.PRIVATE_KEY, label="bench-ed25519")
 
@@ -98,6 +105,25 @@ async def actor_rates(sup: Supervisor, reqs: dict[str, object], callers: int) ->
                 nursery.start_soon(caller)
         rates[name] = per_caller * callers / (time.perf_counter() - started)
     return rates
+
+
+async def lone_signs(sup: Supervisor, target: HsmTarget, count: int = 100) -> tuple[list[float], list[float]]:
+    """Latency (s) of one signature at a time, `LONE_GAP_S` apart, as an envelope's or an
+    assertion's at low load: (raw python-pkcs11, through the actor), taking turns."""
+    raw, actor = [], []
+    request = HsmSign("bench-ed25519", b"m" * 32)
+    with raw_session(target) as session:
+        signer = session.get_key(object_class=pkcs11.ObjectClass.PRIVATE_KEY, label="bench-ed25519")
+        for _ in range(count):
+            started = time.perf_counter()
+            signer.sign(b"m" * 32, mechanism=pkcs11.Mechanism.EDDSA)
+            raw.append(time.perf_counter() - started)
+            await trio.sleep(LONE_GAP_S)
+            started = time.perf_counter()
+            await sup.ask("hsm-worker", request)
+            actor.append(time.perf_counter() - started)
+            await trio.sleep(LONE_GAP_S)
+    return raw, actor
 
 
 async def worst_stall(seconds: float | None = None, *, during: Any = None) -> tuple[float, float]:
@@ -149,7 +175,7 @@ async def run_rounds(target: HsmTarget, secret: SecretBytes, wrapped: bytes, rou
     """Each round: the actor's rates, then raw python-pkcs11's (the loop idle meanwhile),
     then a stall burst, so a slow spell of a shared machine hits both sides alike."""
     sup = Supervisor([ActorSpec("hsm-worker", lambda: HsmWorker(lambda: target))], mailbox_size=256)
-    actor, raw, stalls, idle = [], [], [], []
+    actor, raw, stalls, idle, lone_raw, lone_actor = [], [], [], [], [], []
     async with trio.open_nursery() as nursery:
         await nursery.start(sup.run)
         settle_heap()  # as the node does once it is ready
@@ -160,8 +186,11 @@ async def run_rounds(target: HsmTarget, secret: SecretBytes, wrapped: bytes, rou
             stall, seconds = await worst_stall(during=burst_of(sup, reqs, callers))
             stalls.append(stall)
             idle.append((await worst_stall(seconds))[0])
+            raw_s, actor_s = await lone_signs(sup, target)
+            lone_raw += raw_s
+            lone_actor += actor_s
         nursery.cancel_scope.cancel()
-    return actor, raw, stalls, idle
+    return actor, raw, stalls, idle, lone_raw, lone_actor
 
 
 def main() -> None:
@@ -189,7 +218,7 @@ def main() -> None:
 
         secret = SecretBytes.random(32)
         wrapped = trio.run(setup)
-        actor, raw, stalls, idle = trio.run(run_rounds, target, secret, wrapped, args.rounds, args.callers)
+        actor, raw, stalls, idle, lone_raw, lone_actor = trio.run(run_rounds, target, secret, wrapped, args.rounds, args.callers)
 
     results = {}
     print(f"{'operation':10} {'raw ops/s':>11} {'actor ops/s':>12} {'actor/raw':>10}   (medians of {args.rounds} "
@@ -207,6 +236,12 @@ def main() -> None:
     print(f"loop stall during a burst of 1000 requests: worst {max(stalls) * 1000:.2f} ms "
           f"(median of round worsts {statistics.median(stalls) * 1000:.2f} ms); the same ticker with "
           f"nothing else running: worst {max(idle) * 1000:.2f} ms (median {statistics.median(idle) * 1000:.2f} ms)")
+    lone = {"raw_p50_ms": round(statistics.median(lone_raw) * 1000, 3),
+            "actor_p50_ms": round(statistics.median(lone_actor) * 1000, 3), "gap_ms": LONE_GAP_S * 1000,
+            "samples": len(lone_raw)}
+    results["lone_sign"] = lone
+    print(f"one signature at a time, {LONE_GAP_S * 1000:g} ms apart: p50 raw {lone['raw_p50_ms']:.3f} ms, "
+          f"through the actor {lone['actor_p50_ms']:.3f} ms ({len(lone_raw)} each)")
     out = ROOT / "bench" / "results" / "hsm.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"benchmark": "hsm", "callers": args.callers, "rounds": args.rounds,

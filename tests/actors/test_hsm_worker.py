@@ -176,3 +176,26 @@ async def test_many_concurrent_callers_share_one_thread(nursery, tmp_path):
         for i in range(200):
             callers.start_soon(sign, i)
     assert len(signatures) == 200 and len(set(signatures)) == 200
+
+
+async def test_a_software_tokens_lone_requests_skip_the_thread(nursery, tmp_path):
+    sup = await start(nursery, tmp_path, make_token(tmp_path / "hsm"))
+    assert hsm_state(sup)["in_process"] is True  # SoftHSM2: in this process, cannot hang on a device
+    await sup.ask("hsm-worker", HsmGenerateKey("identity", "ed25519"))
+    await sup.ask("hsm-worker", HsmSign("identity", b"first"))  # looks the key handle up, in the thread
+    before = hsm_state(sup).get("on_loop", 0)
+    public = ed25519.Ed25519PublicKey.from_public_bytes(await sup.ask("hsm-worker", HsmPublicKey("identity")))
+    for i in range(5):
+        message = i.to_bytes(4, "big")
+        public.verify(await sup.ask("hsm-worker", HsmSign("identity", message)), message)
+    assert hsm_state(sup)["on_loop"] == before + 5
+
+
+async def test_a_device_is_only_called_from_the_thread(nursery, tmp_path, monkeypatch):
+    monkeypatch.setattr("actors.hsm_worker.actor.SOFTWARE_TOKEN_MODEL", "no such model")
+    sup = await start(nursery, tmp_path, make_token(tmp_path / "hsm"))
+    assert hsm_state(sup)["in_process"] is False
+    await sup.ask("hsm-worker", HsmGenerateKey("identity", "ed25519"))
+    for i in range(3):
+        await sup.ask("hsm-worker", HsmSign("identity", i.to_bytes(4, "big")))
+    assert hsm_state(sup).get("on_loop", 0) == 0
