@@ -37,6 +37,11 @@ Memory: VmRSS of every node / bare peer process at the end of the case, median o
 processes (and the peak VmHWM in the JSON). Before measuring, each side waits until every
 process is connected to every other and a warm-up message has reached every recipient.
 
+"Crypto floor": bench/crypto_floor.py in this process after each round's latency phase
+(`FLOOR_SAMPLES` envelopes to the case's N-1 recipients, each sealed, signed in a SoftHSM2
+token, verified and opened with nothing else around it); "floor" = (bare p50 + crypto
+p50) / bare p50, the least ratio a node doing this crypto could reach over bare gossip.
+
 Target (issue 5): envelope p50 latency <= 1.2x bare. Ratios are envelope / bare.
 
     .venv/bin/python bench/gossip.py [--nodes 3,5,10] [--rounds 3] [--quick]
@@ -69,6 +74,7 @@ sys.path.insert(0, str(ROOT))
 
 from milagro_node.api_client import NodeApi, connect  # noqa: E402
 from milagro_node.runtime import devnet  # noqa: E402
+from crypto_floor import CryptoFloor  # noqa: E402  (bench/crypto_floor.py)
 from machine import CpuShares, gc_paused  # noqa: E402  (bench/machine.py)
 
 SIZES = {"1 KiB": 1 << 10, "64 KiB": 64 << 10}
@@ -79,6 +85,7 @@ SETTINGS = {("api", "requests_per_second"): 100000.0, ("api", "burst"): 100000,
 PEER = ROOT / "bench" / "gossip_peer.py"
 KIND = "bench.gossip"
 DEADLINE_S = 120.0
+FLOOR_SAMPLES = 50  # crypto-floor samples per round
 
 
 def clean_env() -> dict[str, str]:
@@ -351,11 +358,13 @@ class EnvelopeNet:
 # --- the run -------------------------------------------------------------------------------------
 
 
-def measure_case(bare: BarePeers, net: EnvelopeNet, size: int, args: argparse.Namespace) -> dict[str, Any]:
-    """One case's rounds, both sides alternating: rates, latencies and per-round p50 ratios."""
+def measure_case(bare: BarePeers, net: EnvelopeNet, floor: CryptoFloor, size: int,
+                 args: argparse.Namespace) -> dict[str, Any]:
+    """One case's rounds, both sides alternating: rates, latencies and per-round p50 ratios;
+    each round ends with the crypto floor's samples."""
     per_round = max(1, args.count // args.rounds)
     m: dict[str, Any] = {key: [] for key in ("env_lat", "bare_lat", "send_ms", "env_rate", "bare_rate",
-                                             "accept_rate", "round_ratio", "intervals")}
+                                             "accept_rate", "round_ratio", "intervals", "floor")}
     m["lost"] = m["burst_lost"] = 0
     for r in range(args.rounds):
         # Alternate which side goes first, so drift in outside load hits both alike.
@@ -382,12 +391,15 @@ def measure_case(bare: BarePeers, net: EnvelopeNet, size: int, args: argparse.Na
                 m["send_ms"] += sends
                 m["lost"] += missing
         m["round_ratio"].append(percentile(e, 0.5) / percentile(b, 0.5))
+        m["floor"] += floor.samples_ms(size, len(net.nodes) - 1, FLOOR_SAMPLES)
     return m
 
 
 def run_nodes(n: int, args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
     started = time.monotonic()
     bare, net = BarePeers(), EnvelopeNet()
+    (tmp / f"floor-{n}").mkdir()
+    floor = CryptoFloor(tmp / f"floor-{n}", n - 1)
     try:
         net.start(tmp / f"devnet-{n}", n)
         bare.start(n)
@@ -396,7 +408,7 @@ def run_nodes(n: int, args: argparse.Namespace, tmp: Path) -> list[dict[str, Any
         rows = []
         for label, size in SIZES.items():
             with gc_paused(), CpuShares() as shares:
-                m = measure_case(bare, net, size, args)
+                m = measure_case(bare, net, floor, size, args)
             env_lat, bare_lat, send_ms = m["env_lat"], m["bare_lat"], m["send_ms"]
             env_rate, bare_rate, accept_rate = m["env_rate"], m["bare_rate"], m["accept_rate"]
             lost, round_ratio, intervals = m["lost"], m["round_ratio"], m["intervals"]
@@ -410,6 +422,7 @@ def run_nodes(n: int, args: argparse.Namespace, tmp: Path) -> list[dict[str, Any
                 "p50_ms": round(percentile(env_lat, 0.5), 2), "p99_ms": round(percentile(env_lat, 0.99), 2),
                 "bare_p50_ms": round(percentile(bare_lat, 0.5), 2),
                 "bare_p99_ms": round(percentile(bare_lat, 0.99), 2),
+                "crypto_floor_p50_ms": round(percentile(m["floor"], 0.5), 3),
                 "send_call_p50_ms": round(percentile(send_ms, 0.5), 2),
                 "send_call_p99_ms": round(percentile(send_ms, 0.99), 2),
                 "round_p50_ratios": [round(x, 2) for x in round_ratio],
@@ -423,6 +436,8 @@ def run_nodes(n: int, args: argparse.Namespace, tmp: Path) -> list[dict[str, Any
                 "machine": shares.result,
             }
             row["p50_ratio"] = round(row["p50_ms"] / row["bare_p50_ms"], 2)
+            # The best ratio a node could reach over this gossip with this crypto.
+            row["floor_ratio"] = round((row["bare_p50_ms"] + row["crypto_floor_p50_ms"]) / row["bare_p50_ms"], 2)
             row["p99_ratio"] = round(row["p99_ms"] / row["bare_p99_ms"], 2)
             row["rate_ratio"] = round(row["envelopes_per_s"] / row["bare_msgs_per_s"], 2)
             rows.append(row)
@@ -431,15 +446,17 @@ def run_nodes(n: int, args: argparse.Namespace, tmp: Path) -> list[dict[str, Any
     finally:
         bare.close()
         net.close()
+        floor.close()
 
 
 HEADER = (f"{'nodes':>5} {'payload':>7} | {'p50 ms':>7} {'bare':>6} {'ratio':>6} | {'p99 ms':>7} {'bare':>6} "
-          f"{'ratio':>6} | {'send':>5} | {'env/s':>6} {'bare/s':>6} {'ratio':>6} | {'RSS MiB':>7} {'bare':>5}")
+          f"{'ratio':>6} | {'crypto':>6} {'floor':>6} | {'send':>5} | {'env/s':>6} {'bare/s':>6} {'ratio':>6} | {'RSS MiB':>7} {'bare':>5}")
 
 
 def print_row(r: dict[str, Any]) -> None:
     print(f"{r['nodes']:>5} {r['payload']:>7} | {r['p50_ms']:>7.1f} {r['bare_p50_ms']:>6.1f} {r['p50_ratio']:>5.2f}x | "
-          f"{r['p99_ms']:>7.1f} {r['bare_p99_ms']:>6.1f} {r['p99_ratio']:>5.2f}x | {r['send_call_p50_ms']:>5.1f} | "
+          f"{r['p99_ms']:>7.1f} {r['bare_p99_ms']:>6.1f} {r['p99_ratio']:>5.2f}x | "
+          f"{r['crypto_floor_p50_ms']:>6.2f} {r['floor_ratio']:>5.2f}x | {r['send_call_p50_ms']:>5.1f} | "
           f"{r['envelopes_per_s']:>6.0f} {r['bare_msgs_per_s']:>6.0f} {r['rate_ratio']:>5.2f}x | "
           f"{r['rss_mib']:>7.1f} {r['bare_rss_mib']:>5.1f}" + (f"  LOST {r['lost']}" if r["lost"] else "")
           + (f"  BURST LOST {r['burst_lost']}" if r["burst_lost"] else ""),
@@ -475,7 +492,9 @@ def main() -> None:
             results += run_nodes(n, args, Path(tmp))
     met = [r for r in results if r["p50_ratio"] <= TARGET]
     print(f"ratio = envelope / bare gossipsub; latency = seal (API call) to opened at each of the N-1 "
-          f"recipients, p50/p99 over {args.count} messages x recipients; send = envelope.send call p50 ms; "
+          f"recipients, p50/p99 over {args.count} messages x recipients; crypto = the crypto floor's p50 ms "
+          f"(seal, HSM sign, verify, open in the bench process, nothing else: bench/crypto_floor.py), "
+          f"floor = (bare + crypto) / bare, the least ratio this crypto allows; send = envelope.send call p50 ms; "
           f"env/s and bare/s: burst of {args.burst} node-1 -> node-2, median of {args.rounds} rounds; "
           f"RSS median per process. Target p50 <= {TARGET}x: {len(met)}/{len(results)} cases meet it.")
     steal = [r["machine"]["steal"] for r in results if r["machine"]]
