@@ -450,7 +450,8 @@ def run_nodes(n: int, args: argparse.Namespace, tmp: Path) -> list[dict[str, Any
 
 
 HEADER = (f"{'nodes':>5} {'payload':>7} | {'p50 ms':>7} {'bare':>6} {'ratio':>6} | {'p99 ms':>7} {'bare':>6} "
-          f"{'ratio':>6} | {'crypto':>6} {'floor':>6} | {'send':>5} | {'env/s':>6} {'bare/s':>6} {'ratio':>6} | {'RSS MiB':>7} {'bare':>5}")
+          f"{'ratio':>6} | {'crypto':>6} {'floor':>6} | {'send':>5} | {'env/s':>6} {'bare/s':>6} {'ratio':>6} | "
+          f"{'RSS MiB':>7} {'bare':>5}")
 
 
 def print_row(r: dict[str, Any]) -> None:

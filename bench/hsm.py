@@ -218,7 +218,8 @@ def main() -> None:
 
         secret = SecretBytes.random(32)
         wrapped = trio.run(setup)
-        actor, raw, stalls, idle, lone_raw, lone_actor = trio.run(run_rounds, target, secret, wrapped, args.rounds, args.callers)
+        actor, raw, stalls, idle, lone_raw, lone_actor = trio.run(
+            run_rounds, target, secret, wrapped, args.rounds, args.callers)
 
     results = {}
     print(f"{'operation':10} {'raw ops/s':>11} {'actor ops/s':>12} {'actor/raw':>10}   (medians of {args.rounds} "

@@ -42,9 +42,9 @@ MAX_BATCH = 32  # queued requests served by one trip to the HSM thread
 PIPELINE = 2  # batches in flight: the next is queued in the thread while one runs
 HUNG_S = 5.0  # a PKCS#11 call running this long means the device hangs
 # A fast-path batch this small, for a token that is software in this process, runs on the
-# trio thread when the HSM thread is idle: a signature there takes ~0.2 ms, the trip to
-# the thread and back 0.6-0.8 ms more (bench/gossip.py: the sender's signature was 1.3 ms
-# of an envelope's 6.8 ms). A device, which may hang, always goes through the thread.
+# trio thread when the HSM thread is idle: the trip there and back was most of what the
+# actor adds to a lone signature (bench/hsm.py, one at a time: p50 0.48-0.52 ms over raw
+# python-pkcs11 with it, 0.29-0.37 ms without). A device, which may hang, never runs here.
 INLINE_MAX = 2
 SOFTWARE_TOKEN_MODEL = "SoftHSM"
 PIN_CODES = ("hsm-pin", "hsm-pin-locked")
