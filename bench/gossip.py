@@ -46,7 +46,9 @@ Target (issue 5): envelope p50 latency <= 1.2x bare. Ratios are envelope / bare.
 
     .venv/bin/python bench/gossip.py [--nodes 3,5,10] [--rounds 3] [--quick]
 
-Prints a table and the machine's steal share of CPU time per case (bench/machine.py); writes
+Prints a table, the machine's steal share of CPU time per case, and at the start and the
+end how much slower work runs after 5 ms idle and what a wake-up across vCPUs costs
+(bench/machine.py `responsiveness`: a latency message arrives at idle nodes); writes
 bench/results/gossip.json. Every process started is stopped (and the temporary directories
 removed) on exit, Ctrl-C or error.
 """
@@ -75,7 +77,7 @@ sys.path.insert(0, str(ROOT))
 from milagro_node.api_client import NodeApi, connect  # noqa: E402
 from milagro_node.runtime import devnet  # noqa: E402
 from crypto_floor import CryptoFloor  # noqa: E402  (bench/crypto_floor.py)
-from machine import CpuShares, gc_paused  # noqa: E402  (bench/machine.py)
+from machine import CpuShares, describe_responsiveness, gc_paused, responsiveness  # noqa: E402
 
 SIZES = {"1 KiB": 1 << 10, "64 KiB": 64 << 10}
 TARGET = 1.2
@@ -485,12 +487,14 @@ def main() -> None:
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, terminated)
 
+    facts = {"start": responsiveness()}
     print(HEADER)
     print("-" * len(HEADER), flush=True)
     results = []
     with tempfile.TemporaryDirectory(prefix="milagro-bench-gossip-") as tmp:
         for n in counts:
             results += run_nodes(n, args, Path(tmp))
+    facts["end"] = responsiveness()
     met = [r for r in results if r["p50_ratio"] <= TARGET]
     print(f"ratio = envelope / bare gossipsub; latency = seal (API call) to opened at each of the N-1 "
           f"recipients, p50/p99 over {args.count} messages x recipients; crypto = the crypto floor's p50 ms "
@@ -502,11 +506,15 @@ def main() -> None:
     if steal:
         print(f"machine: steal {min(steal):.0%}..{max(steal):.0%} of CPU time per case (bench/machine.py; "
               f"per case in the JSON)")
+    print(f"machine at the start: {describe_responsiveness(facts['start'])}; at the end: "
+          f"{describe_responsiveness(facts['end'])} (bench/machine.py; latency messages are "
+          f"{args.interval * 1000:g} ms or more apart, so each pays the first)")
     out = ROOT / "bench" / "results" / "gossip.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"benchmark": "gossip", "target_ratio": TARGET, "rounds": args.rounds,
                                "count": args.count, "burst": args.burst, "interval_s": args.interval,
-                               "connections": args.connections, "results": results}, indent=2))
+                               "connections": args.connections, "responsiveness": facts,
+                               "results": results}, indent=2))
     print(f"wrote {out.relative_to(ROOT)}")
 
 

@@ -36,7 +36,9 @@ table also lists, as an external anchor, Milagro crypto-c's BLS381 SERVER_2: 5.8
 
 The bench process's own garbage collector is off while a phase is timed (bench/machine.py
 `gc_paused`). Prints a table and, for every timed round, the machine's steal and idle shares
-of CPU time (bench/machine.py: this VM's neighbours took up to 39% of it in a round); writes
+of CPU time (bench/machine.py: this VM's neighbours took up to 39% of it in a round), and at
+the start and the end how much slower work runs after 5 ms idle and what a wake-up across
+vCPUs costs (bench/machine.py `responsiveness`: both weigh on latency at half load); writes
 bench/results/mpin.json. The node is stopped and its directory removed on exit.
 """
 
@@ -63,7 +65,7 @@ from milagro_node.api_client import connect  # noqa: E402
 from milagro_node.core import hpke, mpin  # noqa: E402
 from milagro_node.mpin_client import enroll, fetch_permit  # noqa: E402
 from milagro_node.runtime import devnet  # noqa: E402
-from machine import CpuShares, describe, gc_paused  # noqa: E402
+from machine import CpuShares, describe, describe_responsiveness, gc_paused, responsiveness  # noqa: E402
 
 MILAGRO_C_SERVER_2_MS = 5.8
 RESULTS = ROOT / "bench" / "results" / "mpin.json"
@@ -279,6 +281,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.burst, args.count, args.issue = 1, 200, 200, 30
+    facts = {"start": responsiveness()}
     bare, bare_shares = [], []
     for _ in range(args.rounds):
         with gc_paused(), CpuShares() as phase:
@@ -288,11 +291,12 @@ def main() -> None:
         bare2 = bare_rate_two_processes(2.0)
     with tempfile.TemporaryDirectory(prefix="milagro-bench-mpin-") as tmp:
         node = trio.run(run_node, args, Path(tmp))
+    facts["end"] = responsiveness()
     bare_rate_median = statistics.median(bare)
     result = {
         "bare_verify_per_s": bare_rate_median, "bare_verify_ms": 1000 / bare_rate_median,
         "bare_verify_2proc_per_s": bare2, "bare_machine": bare_shares,
-        "bare_2proc_machine": bare2_shares.result, "node": node,
+        "bare_2proc_machine": bare2_shares.result, "node": node, "responsiveness": facts,
         "ratio_vs_bare": node["rate"] / bare_rate_median,
         "milagro_c_server_2_ms": MILAGRO_C_SERVER_2_MS,
         "targets": {"ratio_vs_bare": 0.7, "p99_ms_at_half_load": 10.0},
@@ -321,6 +325,8 @@ def main() -> None:
           + describe(bare2_shares.result) + " | node throughput "
           + "; ".join(map(describe, node["machine"]["throughput"])) + " | half load "
           + "; ".join(map(describe, node["machine"]["half_load"])))
+    print(f"machine at the start: {describe_responsiveness(facts['start'])}; at the end: "
+          f"{describe_responsiveness(facts['end'])} (bench/machine.py)")
     print(f"wrote {RESULTS}")
 
 
