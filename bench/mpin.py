@@ -16,7 +16,11 @@ only as many attempts in flight as failures left before lockout (5), so a single
 would measure that gate, not the node. Each round:
 
 - throughput: `--burst` logins over `--connections` websocket connections, back to back;
-  rate = logins / wall time; median over rounds;
+  rate = logins / wall time; median over rounds. Bare verification is timed again for 1 s
+  just before each round, and the ratio against bare is the median of the rounds' ratios,
+  so that the VM's slow spells (bench/machine.py) weigh on both sides of a ratio, not on
+  the node's rounds alone (one core's speed only: steal while both vCPUs are busy shows in
+  the machine line, not in the bare figure);
 - latency at half load: `--count` logins sent on a fixed schedule at half the median rate
   (each its own request on a pool of connections); p50 / p99 of the client-observed
   round trip.
@@ -235,8 +239,11 @@ async def run_node(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         await throughput(node, await proofs(node, 50, 1), args.connections)  # warm the workers
         rates, latencies, shares = [], [], {"throughput": [], "half_load": []}
         signing = {"throughput": await assertion_signatures(node)}
+        adjacent = []  # bare verification timed just before each round, for that round's ratio
         for _ in range(args.rounds):
             requests = await proofs(node, args.burst, args.users)
+            with gc_paused():
+                adjacent.append(bare_rate(1.0))
             with gc_paused(), CpuShares() as phase:
                 rates.append(await throughput(node, requests, args.connections))
             shares["throughput"].append(phase.result)
@@ -251,7 +258,8 @@ async def run_node(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         issued = await issuance_rates(node, args.issue)
     finally:
         devnet.stop([process])
-    return {"rates": rates, "rate": statistics.median(rates), "half_load_rate": half,
+    return {"rates": rates, "rate": statistics.median(rates), "half_load_rate": half, "bare_adjacent": adjacent,
+            "round_ratios": [rate / bare for rate, bare in zip(rates, adjacent, strict=True)],
             "p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99),
             "samples": len(latencies), "machine": shares, **issued,
             "assertions_per_signature": {
@@ -297,7 +305,8 @@ def main() -> None:
         "bare_verify_per_s": bare_rate_median, "bare_verify_ms": 1000 / bare_rate_median,
         "bare_verify_2proc_per_s": bare2, "bare_machine": bare_shares,
         "bare_2proc_machine": bare2_shares.result, "node": node, "responsiveness": facts,
-        "ratio_vs_bare": node["rate"] / bare_rate_median,
+        "ratio_vs_bare": statistics.median(node["round_ratios"]),
+        "ratio_of_medians": node["rate"] / bare_rate_median,
         "milagro_c_server_2_ms": MILAGRO_C_SERVER_2_MS,
         "targets": {"ratio_vs_bare": 0.7, "p99_ms_at_half_load": 10.0},
         "args": vars(args),
@@ -309,8 +318,9 @@ def main() -> None:
           f"{1.0:8.2f}")
     print(f"{'bare verify_pass2, 2 processes':44} {bare2:9.0f} {'':9} {bare2 / bare_rate_median:8.2f}")
     print(f"{'node, one-pass over websocket (median)':44} {node['rate']:9.0f} {1000 / node['rate']:9.2f} "
-          f"{result['ratio_vs_bare']:8.2f}   target >= 0.70")
-    print(f"{'  rounds':44} " + " ".join(f"{r:.0f}" for r in node["rates"]))
+          f"{result['ratio_vs_bare']:8.2f}   target >= 0.70 (median of the rounds' ratios)")
+    print(f"{'  rounds (logins/s, x the bare timed just before)':44} "
+          + " ".join(f"{r:.0f} ({q:.2f}x)" for r, q in zip(node["rates"], node["round_ratios"], strict=True)))
     print(f"{'Milagro crypto-c BLS381 SERVER_2 (anchor)':44} {1000 / MILAGRO_C_SERVER_2_MS:9.0f} "
           f"{MILAGRO_C_SERVER_2_MS:9.2f} {1000 / MILAGRO_C_SERVER_2_MS / bare_rate_median:8.2f}")
     print(f"login audit entries: {'synced before each verdict' if args.sync_login_audit else 'synced within 50 ms'}")
