@@ -474,13 +474,15 @@ class DealerStatus:
 
 @attrs.frozen
 class StartLogin:
-    """Pass 1: `user_id`, U (48 bytes) and, with time permits, UT. Reply: {"session": str,
-    "y": 32-byte big-endian challenge, "expires": unix seconds}."""
+    """Pass 1: `user_id`, U (48 bytes) and, with time permits, UT and the `day` of its permit
+    (None: the node's today). Reply: {"session": str, "y": 32-byte big-endian challenge,
+    "expires": unix seconds}."""
 
     user_id: str
     u: bytes
     ut: bytes | None = None
     remote: str = ""
+    day: int | None = None
 
 
 @attrs.frozen
@@ -497,7 +499,7 @@ class FinishLogin:
 @attrs.frozen
 class OnePassLogin:
     """One-pass: U, UT, V and the client's time `t`; y = mpin.one_pass_challenge(...,
-    `message`). Reply as `FinishLogin`."""
+    `message`); `day` as in `StartLogin`. Reply as `FinishLogin`."""
 
     user_id: str
     u: bytes
@@ -506,6 +508,7 @@ class OnePassLogin:
     t: int
     message: bytes = b""
     remote: str = ""
+    day: int | None = None
 
 
 @attrs.frozen

@@ -155,7 +155,7 @@ async def proofs(node: devnet.DevnetNode, count: int, users: int) -> list[dict[s
         attempt = mpin.ClientAttempt(token_point, user.encode(), mpin.pin_from_digits(PIN), permit=permit, day=day)
         proof = attempt.one_pass(now)
         out.append({"id": user, "u": b64(proof.pass1.u.to_bytes()), "ut": b64(proof.pass1.ut.to_bytes()),
-                    "v": b64(proof.v.to_bytes()), "t": now})
+                    "v": b64(proof.v.to_bytes()), "t": now, "day": day})
     return out
 
 

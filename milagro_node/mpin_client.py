@@ -14,7 +14,8 @@ extracted (token = CS − PIN·H(ID)), and only the token is kept.
 
 Time permits: when the MFA node requires them (``mfa.info`` says so), `login` asks every
 D-TA of the token for its share of today's permit (the day by the MFA node's clock) and
-sums them. A revoked user gets no permit from an honest D-TA, so a revocation at the D-TAs
+sums them, and tells the MFA node which day it holds (so a login begun just before
+midnight still passes just after it). A revoked user gets no permit from an honest D-TA, so a revocation at the D-TAs
 takes effect at the next day even at an MFA node that has not heard of it.
 
 Errors: `ClientRefused` (a node said no: its ``code`` is the node's, e.g. ``dta-enrolled``,
@@ -151,9 +152,9 @@ async def login(token: TokenFile, mfa_url: str, pin: int | str, *, one_pass: boo
             now = int(time.time())
             proof = attempt.one_pass(now)
             reply = await _call(api, mfa_url, "mfa.one_pass", id=token.user_id, u=_b64(u), ut=ut,
-                                v=_b64(proof.v.to_bytes()), t=now)
+                                v=_b64(proof.v.to_bytes()), t=now, day=day)
         else:
-            challenge = await _call(api, mfa_url, "mfa.pass1", id=token.user_id, u=_b64(u), ut=ut)
+            challenge = await _call(api, mfa_url, "mfa.pass1", id=token.user_id, u=_b64(u), ut=ut, day=day)
             y = int.from_bytes(base64.b64decode(challenge["y"]), "big")
             v = attempt.respond(y)
             reply = await _call(api, mfa_url, "mfa.pass2", session=challenge["session"], v=_b64(v.to_bytes()))

@@ -30,7 +30,7 @@ from .lockout import NAMESPACE as FAILURES_NS
 from .lockout import AttemptGate, FailureRecord, Lockout, user_key
 from .pairing_pool import PairingPool
 from .server_secret import KEY_KIND, ServerSecret, dta_set, share_key_id
-from .sessions import Pending, ReplayWindow, SessionTable, claim
+from .sessions import Pending, ReplayWindow, SessionTable, claim, permit_day
 
 __all__ = ["NAME", "Authenticator", "MfaInfo"]
 
@@ -55,8 +55,8 @@ class _Signed:
     statement: outcome.Outcome[mpin_wire.Statement] | None = None
 
 
-def _refusal(exc: mpin.MpinError | mpin_wire.WireError) -> ActorError:
-    return ActorError(str(exc.code), exc.message)
+def _refusal(exc: mpin.MpinError | mpin_wire.WireError | ActorError) -> ActorError:
+    return exc if isinstance(exc, ActorError) else ActorError(str(exc.code), exc.message)
 
 
 def _result(code: str) -> str:
@@ -216,12 +216,12 @@ class Authenticator:
 
     async def _handle(self, request: Any) -> Any:
         match request:
-            case StartLogin(user_id, u, ut, remote):
-                return await self._start(user_id, u, ut, remote)
+            case StartLogin(user_id, u, ut, remote, day):
+                return await self._start(user_id, u, ut, remote, day)
             case FinishLogin(session_id, v, remote):
                 return await self._finish(session_id, v, remote)
-            case OnePassLogin(user_id, u, ut, v, t, message, remote):
-                return await self._one_pass(user_id, u, ut, v, t, message, remote)
+            case OnePassLogin(user_id, u, ut, v, t, message, remote, day):
+                return await self._one_pass(user_id, u, ut, v, t, message, remote, day)
             case MfaInfo():
                 return self._info()
             case AuthStatus():
@@ -280,25 +280,25 @@ class Authenticator:
             when = "until " + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.until))
         return ActorError("mfa-locked", f"this user ID is locked after {record.failures} wrong logins, {when}")
 
-    def _pass1(self, user_id: str, u: bytes, ut: bytes | None) -> tuple[mpin.Pass1, int | None]:
-        """Decode U (and UT); the permit day by our clock, or None without permits."""
-        if self._settings.time_permits:
-            if ut is None:
-                raise mpin.MpinError(mpin.MpinErrorCode.BAD_INPUT, "a time permit is required (no UT)")
-            day: int | None = mpin.day_of(time.time())
-            ut_point = mpin.decode_g1(ut, "UT")
-        else:
-            day, ut_point = None, None  # UT is not needed, and ignored
-        return mpin.Pass1(user_id.encode(), mpin.decode_g1(u, "U"), ut_point), day
+    def _permit(self, ut: bytes | None, stated_day: int | None, now: float) -> tuple[bytes | None, int | None]:
+        """UT and the day of its permit (`sessions.permit_day`), or (None, None) without permits."""
+        if not self._settings.time_permits:
+            return None, None  # UT is not needed, and ignored
+        if ut is None:
+            raise mpin.MpinError(mpin.MpinErrorCode.BAD_INPUT, "a time permit is required (no UT)")
+        return ut, permit_day(stated_day, now)
 
-    async def _start(self, user_id: str, u: bytes, ut: bytes | None, remote: str) -> dict[str, Any]:
+    async def _start(self, user_id: str, u: bytes, ut: bytes | None, remote: str,
+                     stated_day: int | None) -> dict[str, Any]:
         await self._admit(user_id, remote, METHOD_2PASS)
         now = time.time()
         try:
-            pass1, day = self._pass1(user_id, u, ut)
+            ut, day = self._permit(ut, stated_day, now)
+            ut_point = None if ut is None else mpin.decode_g1(ut, "UT")
+            pass1 = mpin.Pass1(user_id.encode(), mpin.decode_g1(u, "U"), ut_point)
             login = mpin.LoginSession(self._secret.point, pass1, now=now, ttl=self._settings.session_seconds, day=day)
             y = login.challenge(now)
-        except mpin.MpinError as exc:
+        except (mpin.MpinError, ActorError) as exc:
             raise await self._refuse(_refusal(exc), user_id, remote, METHOD_2PASS, stage=1) from None
         try:
             session_id = self._sessions.add(Pending(login, user_id, remote), now)
@@ -329,27 +329,20 @@ class Authenticator:
             on_success=lambda: setattr(pending.login, "state", mpin.SessionState.VERIFIED))
 
     async def _one_pass(self, user_id: str, u: bytes, ut: bytes | None, v: bytes, t: int, message: bytes,
-                        remote: str) -> dict[str, Any]:
+                        remote: str, stated_day: int | None) -> dict[str, Any]:
         await self._admit(user_id, remote, METHOD_1PASS)
         now = time.time()
         identity = user_id.encode()
         try:
-            # U and UT are decoded (and a bad one refused) by the worker that checks the
-            # proof: one login's point decoding stays off this loop.
-            day: int | None = None
-            if self._settings.time_permits:
-                if ut is None:
-                    raise mpin.MpinError(mpin.MpinErrorCode.BAD_INPUT, "a time permit is required (no UT)")
-                day = mpin.day_of(now)
-            else:
-                ut = None  # not needed, and ignored
             # The core's verify_one_pass order: time window, replay (recorded even if the
-            # proof then fails), then the pairing check (here in a worker).
+            # proof is then refused), then the pairing check (here in a worker). U and UT
+            # are decoded (and a bad one refused) by that worker: off this loop.
             if abs(now - t) > self._replay.max_skew:
                 raise mpin.MpinError(mpin.MpinErrorCode.EXPIRED, "one-pass timestamp outside the allowed skew")
             self._replay.check_and_add(identity + b"\x00" + u, now)
+            ut, day = self._permit(ut, stated_day, now)
             y = mpin.one_pass_challenge_of(identity, u, ut or b"", t, message)
-        except mpin.MpinError as exc:
+        except (mpin.MpinError, ActorError) as exc:
             raise await self._refuse(_refusal(exc), user_id, remote, METHOD_1PASS) from None
         extra: dict[str, Any] = {"t": t}
         if message:

@@ -2,9 +2,10 @@
 
 Bytes travel as standard base64 strings (padded). Public (no admin token):
 
-- ``mfa.pass1`` {id, u: 48 bytes, ut: 48 bytes or null/absent} → {session, y: 32 bytes, expires}
+- ``mfa.pass1`` {id, u: 48 bytes, ut: 48 bytes or null/absent, day: the permit's, optional}
+  → {session, y: 32 bytes, expires}
 - ``mfa.pass2`` {session, v: 48 bytes} → {assertion, mfa: this node's identity, expires}
-- ``mfa.one_pass`` {id, u, ut, v, t: Unix seconds, message: bytes, optional} → as pass2
+- ``mfa.one_pass`` {id, u, ut, v, t: Unix seconds, message: bytes, optional; day} → as pass2
 - ``mfa.info`` {} → {identity, ready, dtas, have, time_permits, day, time}
 
 Admin: ``mfa.unlock`` {id} → {}; ``mfa.revoke`` {id, revoked: bool, default true} → {};
@@ -26,8 +27,14 @@ from .actor import NAME, MfaInfo
 __all__ = ["METHODS"]
 
 POINT = 48
+MAX_DAY = 2**32  # far beyond any real day: `sessions.permit_day` takes only ours, give or take a minute
 MAX_MESSAGE = 4096
 MAX_SESSION_ID = 64
+
+
+def _day(params: dict[str, Any]) -> int | None:
+    """The optional ``day`` of the client's time permit (absent or null: the node's today)."""
+    return None if params.get("day") is None else int_param(params, "day", None, 0, MAX_DAY)
 
 
 def _login_reply(reply: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +43,7 @@ def _login_reply(reply: dict[str, Any]) -> dict[str, Any]:
 
 async def _pass1(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
     request = StartLogin(user_id_param(params), bytes_param(params, "u", size=POINT),
-                         bytes_param(params, "ut", size=POINT, optional=True), session.remote)
+                         bytes_param(params, "ut", size=POINT, optional=True), session.remote, _day(params))
     reply = await ctx.ask(NAME, request)
     return {"session": reply["session"], "y": b64(reply["y"]), "expires": reply["expires"]}
 
@@ -51,7 +58,7 @@ async def _one_pass(ctx: ActorContext, session: Session, params: dict[str, Any])
     message = bytes_param(params, "message", optional=True, max_size=MAX_MESSAGE)
     request = OnePassLogin(user_id_param(params), bytes_param(params, "u", size=POINT),
                            bytes_param(params, "ut", size=POINT, optional=True), bytes_param(params, "v", size=POINT),
-                           int_param(params, "t", None, 0, 2**62), message or b"", session.remote)
+                           int_param(params, "t", None, 0, 2**62), message or b"", session.remote, _day(params))
     return _login_reply(await ctx.ask(NAME, request))
 
 

@@ -21,6 +21,11 @@ kept for twice the allowed skew) with pruning in O(1) per login instead of a sca
 whole cache. It lives as long as the actor: a restart forgets it, and then a proof seen
 just before the restart could be presented once more within its time window (at most
 ``2 · one_pass_skew`` seconds); the window bounds that risk.
+
+`permit_day` decides which day's time permit a login is checked against: the day the
+client states (the one it fetched its permit for), if it is ours give or take
+`PERMIT_GRACE_S`, so that a login begun just before midnight (UTC) is not refused — and
+counted as a wrong PIN — for finishing just after it.
 """
 
 from __future__ import annotations
@@ -34,9 +39,22 @@ from milagro_node.core import mpin
 
 from ..mailbox import ActorError
 
-__all__ = ["MAX_OPEN", "Pending", "ReplayWindow", "SessionTable", "claim"]
+__all__ = ["MAX_OPEN", "PERMIT_GRACE_S", "Pending", "ReplayWindow", "SessionTable", "claim", "permit_day"]
 
 MAX_OPEN = 10_000
+PERMIT_GRACE_S = 60  # around midnight, the day before (or after) is also taken
+
+
+def permit_day(stated: int | None, now: float) -> int:
+    """The day to check a login's time permit against (``mfa-wrong-day`` if `stated` is not
+    today, or a neighbour within `PERMIT_GRACE_S`); today when the client states none."""
+    today = mpin.day_of(now)
+    if stated is None or stated == today:
+        return today
+    if stated in (mpin.day_of(now - PERMIT_GRACE_S), mpin.day_of(now + PERMIT_GRACE_S)):
+        return stated
+    raise ActorError("mfa-wrong-day", f"the time permit is for day {stated}; this MFA node takes day {today} "
+                     f"(and around midnight the day before or after, for {PERMIT_GRACE_S} s)")
 
 
 @attrs.define

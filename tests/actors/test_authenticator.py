@@ -136,14 +136,14 @@ async def enrol(node, api, user_id, pin=PIN):
     return User(user_id, mpin.extract_pin(cs, user_id.encode(), pin), reply["dta"])
 
 
-async def pass1(api, attempt, user_id):
+async def pass1(api, attempt, user_id, **params):
     p1 = attempt.pass1
-    return await api.call("mfa.pass1", id=user_id, u=b64(p1.u.to_bytes()), ut=b64(p1.ut.to_bytes()))
+    return await api.call("mfa.pass1", id=user_id, u=b64(p1.u.to_bytes()), ut=b64(p1.ut.to_bytes()), **params)
 
 
-async def login(api, user, pin=PIN, **kw):
+async def login(api, user, pin=PIN, stated_day=None, **kw):
     attempt = await user.attempt(api, pin, **kw)
-    challenge = await pass1(api, attempt, user.user_id)
+    challenge = await pass1(api, attempt, user.user_id, **({} if stated_day is None else {"day": stated_day}))
     v = attempt.respond(int.from_bytes(unb64(challenge["y"]), "big"))
     return await api.call("mfa.pass2", session=challenge["session"], v=b64(v.to_bytes()))
 
@@ -286,6 +286,26 @@ async def test_permit_for_another_day_is_refused(node):
         await refused(login(api, user, day=today + 1), "mfa-refused")
         await refused(login(api, user, permit_day=today + 1), "mfa-refused")
         await login(api, user)
+
+
+async def test_a_stated_permit_day_is_taken_if_it_is_today_and_refused_uncounted_if_not(node):
+    async with connect(node.url, token=node.token) as api:
+        user = await enrol(node, api, "midnight@example.com")
+        today = (await api.call("mfa.info"))["day"]
+        await login(api, user, stated_day=today)
+        # Tomorrow's permit, said to be tomorrow's: refused before any check (outside the
+        # minute around midnight, sessions.PERMIT_GRACE_S), and not a wrong PIN.
+        for _ in range(MAX_FAILURES + 1):
+            error = await refused(login(api, user, day=today + 1, stated_day=today + 1), "mfa-wrong-day")
+            assert f"takes day {today}" in error.message
+        one_pass = (await user.attempt(api, day=today + 1)).one_pass(int(time.time()))
+        await refused(api.call("mfa.one_pass", id=user.user_id, u=b64(one_pass.pass1.u.to_bytes()),
+                               ut=b64(one_pass.pass1.ut.to_bytes()), v=b64(one_pass.v.to_bytes()),
+                               t=one_pass.t, day=today + 1), "mfa-wrong-day")
+        entry = (await audit(api, 1))[-1]
+        assert (entry["result"], entry["method"], entry["subject"]) == ("wrong-day", "mpin-1pass", user.user_id)
+        await refused(login(api, user, stated_day="today"), None)  # INVALID_PARAMS: no node code
+        await login(api, user)  # none of them counted
 
 
 async def test_revoked_user_is_refused_until_reinstated(node):

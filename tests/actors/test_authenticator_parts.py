@@ -13,7 +13,7 @@ from actors.authenticator import jobs
 from actors.authenticator.lockout import UNTIL_ADMIN, AttemptGate, FailureRecord, Lockout, user_key
 from actors.authenticator.pairing_pool import PairingPool, _Check
 from actors.authenticator.server_secret import ServerSecret, dta_set
-from actors.authenticator.sessions import Pending, ReplayWindow, SessionTable, claim
+from actors.authenticator.sessions import PERMIT_GRACE_S, Pending, ReplayWindow, SessionTable, claim, permit_day
 from actors.mailbox import ActorError
 from milagro_node.adapters.pairing import random_scalar
 from milagro_node.core import mpin
@@ -150,6 +150,20 @@ def test_replay_window_refuses_a_key_twice_within_twice_the_skew():
     assert len(window) == 1
     window.check_and_add(b"a", 1061)
     assert isinstance(window, mpin.ReplayCache)
+
+
+def test_permit_day_is_today_or_a_neighbour_within_the_grace_around_midnight():
+    midnight = 20_000 * mpin.DAY_SECONDS  # day 20000 begins
+    noon = midnight + mpin.DAY_SECONDS // 2
+    assert permit_day(None, noon) == permit_day(20_000, noon) == 20_000  # none stated: today
+    assert permit_day(19_999, midnight + PERMIT_GRACE_S - 1) == 19_999  # begun just before midnight
+    assert permit_day(20_000, midnight - PERMIT_GRACE_S) == 20_000  # a client a minute ahead
+    for stated, now in ((19_999, midnight + PERMIT_GRACE_S), (20_001, noon), (19_999, noon),
+                        (20_002, midnight + mpin.DAY_SECONDS - 1), (0, noon)):
+        with pytest.raises(ActorError) as wrong:
+            permit_day(stated, now)
+        assert wrong.value.code == "mfa-wrong-day"
+        assert f"day {stated};" in wrong.value.message
 
 
 # --------------------------------------------------------------------------- server secret

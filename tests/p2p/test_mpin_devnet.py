@@ -145,7 +145,8 @@ async def test_a_permit_for_another_day_is_refused(net):
     token = await enroll("erin", await grant_for(net, "erin"), dta_urls(net), "5555")
     async with connect(net.node(MFA).api_url) as api:
         today = (await api.call("mfa.info"))["day"]
-    assert await refused_code(login(token, net.node(MFA).api_url, "5555", permit_day=today + 1)) == "mfa-refused"
+    # The client says which day its permit is for: refused as such, not as a wrong PIN.
+    assert await refused_code(login(token, net.node(MFA).api_url, "5555", permit_day=today + 1)) == "mfa-wrong-day"
     assert (await login(token, net.node(MFA).api_url, "5555")).mfa == net.node(MFA).identity
 
 
