@@ -15,8 +15,9 @@ extracted (token = CS − PIN·H(ID)), and only the token is kept.
 Time permits: when the MFA node requires them (``mfa.info`` says so), `login` asks every
 D-TA of the token for its share of today's permit (the day by the MFA node's clock) and
 sums them, and tells the MFA node which day it holds (so a login begun just before
-midnight still passes just after it). A revoked user gets no permit from an honest D-TA, so a revocation at the D-TAs
-takes effect at the next day even at an MFA node that has not heard of it.
+midnight still passes just after it). A revoked user gets no permit from an honest D-TA,
+so a revocation at the D-TAs takes effect at the next day even at an MFA node that has not
+heard of it.
 
 Errors: `ClientRefused` (a node said no: its ``code`` is the node's, e.g. ``dta-enrolled``,
 ``mfa-refused``, ``mfa-locked``) and `ClientError` (anything else: unreachable node, bad
