@@ -18,7 +18,7 @@ import trio
 
 from milagro_node.api_client import ApiCallError, connect
 from milagro_node.core import hpke, ipld, mpin, mpin_wire
-from testkit import BIN, clean_env, start_node, stop
+from testkit import BIN, clean_env, clear_of_midnight, start_node, stop
 
 pytestmark = pytest.mark.slow
 
@@ -289,6 +289,7 @@ async def test_permit_for_another_day_is_refused(node):
 
 
 async def test_a_stated_permit_day_is_taken_if_it_is_today_and_refused_uncounted_if_not(node):
+    await clear_of_midnight()
     async with connect(node.url, token=node.token) as api:
         user = await enrol(node, api, "midnight@example.com")
         today = (await api.call("mfa.info"))["day"]

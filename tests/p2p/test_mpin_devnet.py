@@ -19,7 +19,7 @@ from milagro_node.api_client import ApiCallError, connect
 from milagro_node.core import mpin
 from milagro_node.mpin_client import ClientRefused, TokenFile, enroll, fetch_permit, login
 from milagro_node.runtime.devnet import milagro_command
-from testkit import clean_env
+from testkit import clean_env, clear_of_midnight
 
 pytestmark = pytest.mark.slow
 
@@ -142,6 +142,7 @@ async def test_a_token_short_of_one_share_or_from_one_dta_cannot_log_in(net):
 
 
 async def test_a_permit_for_another_day_is_refused(net):
+    await clear_of_midnight()
     token = await enroll("erin", await grant_for(net, "erin"), dta_urls(net), "5555")
     async with connect(net.node(MFA).api_url) as api:
         today = (await api.call("mfa.info"))["day"]
