@@ -24,8 +24,10 @@ from milagro_node.core.ratelimit import TokenBucket
 from .context import ActorContext
 from .messages import SetUserRevoked
 
-__all__ = ["ApiMethod", "Method", "Session", "b64", "bool_param", "bytes_param", "int_param", "revoke_method",
-           "str_param", "user_id_param"]
+__all__ = ["ApiMethod", "Method", "Session", "b64", "bool_param", "bytes_param", "day_param", "int_param",
+           "revoke_method", "str_param", "user_id_param"]
+
+MAX_DAY = 2**32  # far beyond any real day; the actors take only today and its neighbours
 
 
 @attrs.define
@@ -98,6 +100,13 @@ def bool_param(params: dict[str, Any], name: str, default: bool) -> bool:
 def user_id_param(params: dict[str, Any]) -> str:
     """``id``: an M-Pin user ID (the actor checks its form: `mpin_wire.check_user_id`)."""
     return str_param(params, "id", max_len=MAX_USER_ID_BYTES)
+
+
+def day_param(params: dict[str, Any], *, optional: bool = False) -> int | None:
+    """``day``: a permit day (Unix time / 86400); None when `optional` and absent or null."""
+    if optional and params.get("day") is None:
+        return None
+    return int_param(params, "day", None, 0, MAX_DAY)
 
 
 def b64(data: bytes) -> str:

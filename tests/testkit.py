@@ -12,6 +12,7 @@ import trio
 
 from actors.authenticator.sessions import PERMIT_GRACE_S
 from actors.mailbox import ActorError
+from milagro_node.core import mpin
 
 BIN = Path(sys.executable).parent
 
@@ -74,6 +75,6 @@ async def clear_of_midnight() -> None:
     """Sleep into the next day (UTC) if it is less than two minutes away: around midnight a
     node takes the neighbouring day's time permit (actors.authenticator.sessions.PERMIT_GRACE_S),
     so a test showing that another day's permit is refused must not run then."""
-    to_midnight = 86_400 - time.time() % 86_400
+    to_midnight = mpin.DAY_SECONDS - time.time() % mpin.DAY_SECONDS
     if to_midnight < 2 * PERMIT_GRACE_S:
         await trio.sleep(to_midnight + 1)

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api_methods import ApiMethod, Session, b64, bytes_param, int_param, revoke_method, str_param, user_id_param
+from ..api_methods import (
+    ApiMethod, Session, b64, bytes_param, day_param, int_param, revoke_method, str_param, user_id_param,
+)
 from ..context import ActorContext
 from ..messages import AuthStatus, FinishLogin, OnePassLogin, StartLogin, UnlockUser
 from .actor import NAME, MfaInfo
@@ -27,14 +29,8 @@ from .actor import NAME, MfaInfo
 __all__ = ["METHODS"]
 
 POINT = 48
-MAX_DAY = 2**32  # far beyond any real day: `sessions.permit_day` takes only ours, give or take a minute
 MAX_MESSAGE = 4096
 MAX_SESSION_ID = 64
-
-
-def _day(params: dict[str, Any]) -> int | None:
-    """The optional ``day`` of the client's time permit (absent or null: the node's today)."""
-    return None if params.get("day") is None else int_param(params, "day", None, 0, MAX_DAY)
 
 
 def _login_reply(reply: dict[str, Any]) -> dict[str, Any]:
@@ -43,7 +39,7 @@ def _login_reply(reply: dict[str, Any]) -> dict[str, Any]:
 
 async def _pass1(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
     request = StartLogin(user_id_param(params), bytes_param(params, "u", size=POINT),
-                         bytes_param(params, "ut", size=POINT, optional=True), session.remote, _day(params))
+                         bytes_param(params, "ut", size=POINT, optional=True), session.remote, day_param(params, optional=True))
     reply = await ctx.ask(NAME, request)
     return {"session": reply["session"], "y": b64(reply["y"]), "expires": reply["expires"]}
 
@@ -58,7 +54,8 @@ async def _one_pass(ctx: ActorContext, session: Session, params: dict[str, Any])
     message = bytes_param(params, "message", optional=True, max_size=MAX_MESSAGE)
     request = OnePassLogin(user_id_param(params), bytes_param(params, "u", size=POINT),
                            bytes_param(params, "ut", size=POINT, optional=True), bytes_param(params, "v", size=POINT),
-                           int_param(params, "t", None, 0, 2**62), message or b"", session.remote, _day(params))
+                           int_param(params, "t", None, 0, 2**62), message or b"", session.remote,
+                           day_param(params, optional=True))
     return _login_reply(await ctx.ask(NAME, request))
 
 

@@ -15,13 +15,10 @@ from typing import Any
 from milagro_node.core import mpin
 from milagro_node.core.mpin_wire import MAX_STATEMENT_BYTES
 
-from ..api_methods import ApiMethod, Session, b64, bytes_param, int_param, revoke_method, user_id_param
+from ..api_methods import ApiMethod, Session, b64, bytes_param, day_param, revoke_method, user_id_param
 from ..context import ActorContext
 from ..messages import DealerStatus, EnrolClient, IssuePermit, OwnLog, ResetEnrolment
 from .actor import NAME
-
-MAX_DAY = 2**32  # far beyond any real day; the dealer itself allows only today and tomorrow
-
 
 async def _enroll(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
     """{id, grant, reply_key} -> {sealed, dta}: this D-TA's client-secret share, once per ID."""
@@ -33,7 +30,7 @@ async def _enroll(ctx: ActorContext, session: Session, params: dict[str, Any]) -
 
 async def _permit(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
     """{id, day, reply_key} -> {sealed, dta, day}: the time-permit share for `day`."""
-    request = IssuePermit(user_id_param(params), int_param(params, "day", None, 0, MAX_DAY),
+    request = IssuePermit(user_id_param(params), day_param(params),
                           bytes_param(params, "reply_key", size=32), session.remote)
     answer = await ctx.ask(NAME, request)
     return {"sealed": b64(answer["sealed"]), "dta": answer["dta"], "day": answer["day"]}

@@ -17,7 +17,7 @@ import pytest
 import trio
 
 from milagro_node.api_client import ApiCallError, connect
-from milagro_node.core import hpke, ipld, mpin, mpin_wire
+from milagro_node.core import hpke, ipld, jsonrpc, mpin, mpin_wire
 from testkit import BIN, clean_env, clear_of_midnight, start_node, stop
 
 pytestmark = pytest.mark.slow
@@ -305,7 +305,8 @@ async def test_a_stated_permit_day_is_taken_if_it_is_today_and_refused_uncounted
                                t=one_pass.t, day=today + 1), "mfa-wrong-day")
         entry = (await audit(api, 1))[-1]
         assert (entry["result"], entry["method"], entry["subject"]) == ("wrong-day", "mpin-1pass", user.user_id)
-        await refused(login(api, user, stated_day="today"), None)  # INVALID_PARAMS: no node code
+        bad = await refused(login(api, user, stated_day="today"), None)  # no node code: a bad param
+        assert bad.code == jsonrpc.INVALID_PARAMS and "day" in bad.message
         await login(api, user)  # none of them counted
 
 
