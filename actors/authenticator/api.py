@@ -39,7 +39,8 @@ def _login_reply(reply: dict[str, Any]) -> dict[str, Any]:
 
 async def _pass1(ctx: ActorContext, session: Session, params: dict[str, Any]) -> Any:
     request = StartLogin(user_id_param(params), bytes_param(params, "u", size=POINT),
-                         bytes_param(params, "ut", size=POINT, optional=True), session.remote, day_param(params, optional=True))
+                         bytes_param(params, "ut", size=POINT, optional=True), session.remote,
+                         day_param(params, optional=True))
     reply = await ctx.ask(NAME, request)
     return {"session": reply["session"], "y": b64(reply["y"]), "expires": reply["expires"]}
 
