@@ -11,6 +11,10 @@ a relying party checks it with that node's public identity log. Both are one DAG
     {v: 1, kind: "mpin.grant" | "mpin.assertion", issuer: <identity CID>, subject: <user ID>,
      created: <s>, expires: <s>, nonce: <16 bytes>, [extra fields], sig: <Ed25519, 64 bytes>}
 
+A grant for a key-escrow-less (DVS) enrolment also carries ``device_key``: the device's
+public key Pa (96-byte compressed G2, `grant_device_key`). The D-TAs then deal shares for
+the identity ID ‖ Pa, and an MFA node takes Pa from the grant, never from the D-TAs.
+
 ``sig`` signs ``STATEMENT_DOMAIN ‖ DAG-CBOR(the map without sig)``. Verification order:
 size, canonical decode, fields, kind, signature, then the time window — so nothing about
 an unsigned statement is believed.
@@ -64,6 +68,7 @@ __all__ = [
     "WireError",
     "batch_signing_input",
     "check_user_id",
+    "grant_device_key",
     "open_share",
     "parse_server_share",
     "parse_statement",
@@ -75,6 +80,8 @@ __all__ = [
 ]
 
 GRANT = "mpin.grant"
+DEVICE_KEY = "device_key"  # a grant's field: the DVS device's public key Pa
+DEVICE_KEY_BYTES = 96
 ASSERTION = "mpin.assertion"
 STATEMENT_DOMAIN = b"milagro-mpin-statement-v1\x00"
 BATCH_DOMAIN = b"milagro-mpin-statement-batch-v1\x00"
@@ -289,6 +296,17 @@ def verify_statement(data: object, *, kind: str, sign_key: bytes, now: int) -> S
     if now >= statement.expires:
         raise WireError("expired", "the statement has expired")
     return statement
+
+
+def grant_device_key(grant: Statement) -> bytes | None:
+    """The grant's DVS device key Pa (96 bytes, not yet decoded: `mpin.decode_g2`), or None
+    for a plain enrolment."""
+    key = grant.extra.get(DEVICE_KEY)
+    if key is None:
+        return None
+    if not isinstance(key, bytes) or len(key) != DEVICE_KEY_BYTES:
+        raise WireError("malformed", f"a grant's {DEVICE_KEY} is {DEVICE_KEY_BYTES} bytes (a compressed G2 point)")
+    return key
 
 
 # --------------------------------------------------------------------------- sealed shares

@@ -156,3 +156,10 @@ def test_batches_hold_one_to_max_batch_and_the_largest_member_fits_the_size_limi
     statements = batch(mpin_wire.MAX_BATCH, subject="u" * (mpin_wire.MAX_USER_ID_BYTES - 3))
     assert max(len(s.data) for s in statements) <= mpin_wire.MAX_STATEMENT_BYTES
     assert verify_assertion(statements[-1].data).subject.endswith("-63")
+
+
+def test_a_grants_device_key_is_96_bytes_or_absent():
+    assert mpin_wire.grant_device_key(grant()) is None
+    assert mpin_wire.grant_device_key(grant(device_key=b"\x02" * 96)) == b"\x02" * 96
+    for bad in (b"\x02" * 95, "a string", 7):
+        assert code_of(mpin_wire.grant_device_key, grant(device_key=bad)) == "mpin-wire-malformed"

@@ -62,6 +62,11 @@ def day_point(identity: bytes, day: int) -> G1:
     return hash_to_g1(day.to_bytes(8, "big") + hashlib.sha256(identity).digest(), DST_TIME_PERMIT)
 
 
-def dvs_identity(identity: bytes, pa: G2) -> bytes:
-    """The identity a DVS device enrols under: ID ‖ Pa (Pa's 96-byte encoding, fixed length)."""
-    return bytes(identity) + pa.to_bytes()
+def dvs_identity(identity: bytes, pa: G2 | bytes) -> bytes:
+    """The identity a DVS device enrols under: ID ‖ Pa (Pa's 96-byte encoding, fixed length).
+
+    `pa` may be that encoding itself, for a caller that has checked it decodes."""
+    encoded = pa.to_bytes() if isinstance(pa, G2) else bytes(pa)
+    if len(encoded) != 96:
+        raise MpinError(MpinErrorCode.BAD_INPUT, "Pa is a 96-byte compressed G2 point")
+    return bytes(identity) + encoded

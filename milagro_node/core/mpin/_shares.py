@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import attrs
 
-from milagro_node.adapters.pairing import G1, G2, random_scalar, scalar_inverse
+from milagro_node.adapters.pairing import G1, G2, R, random_scalar, scalar_inverse
 
 from ._errors import MpinError, MpinErrorCode
 from ._points import Q, RandBytes, _require_not_identity, day_point, identity_point
@@ -89,5 +89,11 @@ class DvsKey:
 
     @classmethod
     def generate(cls, randbytes: RandBytes = os.urandom) -> DvsKey:
-        z = random_scalar(randbytes)
+        return cls.from_secret(random_scalar(randbytes))
+
+    @classmethod
+    def from_secret(cls, z: int) -> DvsKey:
+        """The key of a stored z (in [1, r))."""
+        if not isinstance(z, int) or not 0 < z < R:
+            raise MpinError(MpinErrorCode.BAD_INPUT, "a DVS secret is a scalar in [1, r)")
         return cls(z=z, pa=Q * scalar_inverse(z))
