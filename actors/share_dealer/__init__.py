@@ -31,6 +31,9 @@ else any member pinned in peers.toml (issuers must resolve through the pki-resol
 pinned, not revoked). Order of checks: user ID, reply key, grant structure, issuer, grant
 signature and time window, subject, revocation, earlier enrolment. A grant stays usable
 until it expires; what makes an enrolment happen once is the record, not the grant.
+A grant that names a device key (key-escrow-less, `mpin_wire.grant_device_key`) makes
+this enrolment one of ID ‖ Pa: the client share is s_i·H(ID ‖ Pa), the record keeps Pa,
+and the permits are for ID ‖ Pa too.
 
 Enrolment state (`records`): ``dta-enrolled`` holds one record per user ID (keyed by the
 SHA-256 of the ID) with the grant's CID; ``dta-revoked`` the revoked IDs (no permits, no

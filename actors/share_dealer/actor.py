@@ -11,10 +11,10 @@ from typing import Any
 import trio
 
 from milagro_node.adapters.pairing import G1, G2, R
-from milagro_node.core import ipld, mpin, mpin_wire
+from milagro_node.core import mpin
 from milagro_node.core.mpin import MpinError
 from milagro_node.core.mpin_wire import (
-    GRANT, KIND_SERVER_SHARE, KIND_SERVER_SHARE_REQUEST, Statement, WireError, check_user_id, seal_share,
+    KIND_SERVER_SHARE, KIND_SERVER_SHARE_REQUEST, WireError, check_user_id, grant_device_key, seal_share,
     server_share_body, share_info,
 )
 from milagro_node.secret_memory import SecretBytes, wipe_buffer
@@ -22,21 +22,21 @@ from milagro_node.secret_memory import SecretBytes, wipe_buffer
 from ..context import ActorContext
 from ..keystore import KeystoreClient
 from ..mailbox import ActorError
+from ..mpin_grants import GrantChecker
 from ..messages import (
     DealerStatus, EnrolClient, EnvelopeArrived, IssuePermit, OwnLog, ResetEnrolment, ResolveIdentity, SendEnvelope,
     ServerShare, SetUserRevoked, SubscribeKinds,
 )
 from ..store import StoreClient
 from .records import (
-    ENROLLED_NS, REVOKED_NS, STATS_KEY, STATS_NS, Stats, Throttle, user_key, user_of, user_record,
+    ENROLLED_NS, REVOKED_NS, STATS_KEY, STATS_NS, Stats, Throttle, device_field, device_key_of, user_key, user_of,
+    user_record,
 )
 
 NAME = "share-dealer"
 MASTER_KEY_ID, MASTER_KIND = "dta/master-share", "dta-master-share"
 SERVER_SHARE_EVERY_S = 5.0
 CONCURRENCY = 8
-# What the pki-resolver says about an identity that must not issue grants here.
-_ISSUER_REFUSALS = ("not-a-member", "unknown-identity", "revoked", "duplicity")
 
 Refusal = ActorError | WireError | MpinError
 
@@ -55,11 +55,11 @@ class ShareDealer:
         self._ctx, self._store, self._keys = ctx, StoreClient(ctx), KeystoreClient(ctx)
         _, own = await ctx.ask("pki-resolver", OwnLog())
         self._me: str = own.identity
-        self._issuers = _configured_issuers(ctx.settings)
+        self._grants = GrantChecker(ctx, self._federation, self._me, "dta")
         await self._ensure_master_share()
         self._stats = Stats.decode(await self._store.kv_get(STATS_NS, STATS_KEY))
         await ctx.tell("envelope-router", SubscribeKinds(("dta.",), NAME))
-        ctx.report(identity=self._me, grant_issuers=list(self._issuers) or "this node and every member")
+        ctx.report(identity=self._me, grant_issuers=self._grants.describe())
         task_status.started()
         await ctx.serve(self._handle, concurrency=CONCURRENCY)
 
@@ -108,8 +108,10 @@ class ShareDealer:
             with master.view() as view:
                 return share_of(_scalar(view)).to_bytes()
 
-    async def _sealed(self, purpose: str, user_id: str, reply_key: bytes, day: int | None = None) -> bytes:
-        identity = user_id.encode()
+    async def _sealed(self, purpose: str, user_id: str, reply_key: bytes, day: int | None = None,
+                      device_key: bytes | None = None) -> bytes:
+        """This D-TA's share for `user_id`'s M-Pin identity: ID, or ID ‖ Pa for a DVS device."""
+        identity = user_id.encode() if device_key is None else mpin.dvs_identity(user_id.encode(), device_key)
         if purpose == "client-share":
             share = await self._dealt(lambda s: mpin.client_secret_share(s, identity))
         else:
@@ -125,42 +127,23 @@ class ShareDealer:
         try:
             subject = check_user_id(user_id)
             _check_reply_key(reply_key)
-            statement = await self._check_grant(grant, subject)
+            statement = await self._grants.check(grant, subject, int(time.time()))
+            device_key = grant_device_key(statement)
+            if device_key is not None:
+                mpin.decode_g2(device_key, "the grant's device_key")
             await self._refuse_barred(subject)  # before the HSM and pairing work, and again below
-            sealed = await self._sealed("client-share", subject, reply_key)
+            sealed = await self._sealed("client-share", subject, reply_key, device_key=device_key)
             async with self._writing:
                 await self._refuse_barred(subject)
-                record = user_record(subject, grant=statement.cid)
+                record = user_record(subject, grant=statement.cid, **device_field(device_key))
                 await self._issued("client-share", [(ENROLLED_NS, user_key(subject), record)],
-                                   "dta.client-share", subject=subject, grant=statement.cid, remote=remote)
+                                   "dta.client-share", subject=subject, grant=statement.cid,
+                                   dvs=device_key is not None, remote=remote)
         except (ActorError, WireError, MpinError) as exc:
             await self._audit_refusal("dta.enrol-refused", exc, subject=subject, remote=remote)
             raise
         self._ctx.log.info("client share issued", extra={"subject": subject, "grant": statement.cid})
         return {"sealed": sealed, "dta": self._me}
-
-    async def _check_grant(self, grant: Any, subject: str) -> Statement:
-        issuer = mpin_wire.parse_statement(grant, kind=GRANT).issuer
-        sign_key = await self._issuer_key(issuer)
-        statement = mpin_wire.verify_statement(grant, kind=GRANT, sign_key=sign_key, now=int(time.time()))
-        if statement.subject != subject:
-            raise ActorError("dta-grant-subject", "the grant authorises another user ID")
-        return statement
-
-    async def _issuer_key(self, issuer: str) -> bytes:
-        if issuer != self._me:
-            allowed = issuer in self._issuers if self._issuers else self._federation.by_identity(issuer) is not None
-            if not allowed:
-                which = "dta.grant_issuers" if self._issuers else "the federation's members"
-                raise ActorError("dta-not-member", f"the grant's issuer {issuer} is not this node nor one of {which}")
-        try:
-            state = await self._ctx.ask("pki-resolver", ResolveIdentity(issuer))
-        except ActorError as exc:
-            if exc.code in _ISSUER_REFUSALS:
-                raise ActorError("dta-not-member", f"the grant's issuer {issuer} does not resolve "
-                                 f"({exc.code}: {exc.message})") from None
-            raise
-        return state.sign_key
 
     async def _refuse_barred(self, subject: str) -> None:
         key = user_key(subject)
@@ -207,9 +190,10 @@ class ShareDealer:
             key = user_key(subject)
             if await self._store.kv_get(REVOKED_NS, key) is not None:
                 raise ActorError("dta-revoked", f"user {subject!r} is revoked at this D-TA")
-            if await self._store.kv_get(ENROLLED_NS, key) is None:
+            enrolled = await self._store.kv_get(ENROLLED_NS, key)
+            if enrolled is None:
                 raise ActorError("dta-not-enrolled", f"user {subject!r} has not enrolled at this D-TA")
-            sealed = await self._sealed("time-permit", subject, reply_key, day)
+            sealed = await self._sealed("time-permit", subject, reply_key, day, device_key_of(enrolled))
             async with self._writing:
                 await self._issued("time-permit", [], "dta.time-permit", subject=subject, day=day, remote=remote)
         except (ActorError, WireError, MpinError) as exc:
@@ -307,8 +291,3 @@ def _scalar(view: memoryview) -> int:
 def _check_reply_key(reply_key: Any) -> None:
     if not isinstance(reply_key, (bytes, bytearray)) or len(reply_key) != 32:
         raise WireError("malformed", "reply_key must be a 32-byte X25519 public key")
-
-
-def _configured_issuers(settings: Any) -> frozenset[str]:
-    issuers = getattr(getattr(settings, "dta", None), "grant_issuers", ()) or ()
-    return frozenset(ipld.normalize_cid(i) for i in issuers)

@@ -16,7 +16,8 @@ from typing import Any
 import attrs
 import trio
 
-ENROLLED_NS = "dta-enrolled"  # sha256(user ID) -> {user_id, grant, at}: one client share per ID
+# sha256(user ID) -> {user_id, grant, at[, device_key]}: one client share per ID
+ENROLLED_NS = "dta-enrolled"
 REVOKED_NS = "dta-revoked"  # sha256(user ID) -> {user_id, at}: no permits, no enrolment
 STATS_NS, STATS_KEY = "dta-stats", "counters"  # {issued: {...}, mfa_served: [...]}
 ISSUED_KINDS = ("client-share", "time-permit", "server-share")
@@ -32,6 +33,17 @@ def user_record(user_id: str, **fields: Any) -> bytes:
 
 def user_of(value: bytes) -> str:
     return json.loads(value)["user_id"]
+
+
+def device_field(device_key: bytes | None) -> dict[str, str]:
+    """An enrolment record's ``device_key`` (hex of a DVS device's Pa), absent for a plain one."""
+    return {} if device_key is None else {"device_key": device_key.hex()}
+
+
+def device_key_of(record: bytes) -> bytes | None:
+    """The DVS device key an enrolment record names (its permits are for ID ‖ Pa), or None."""
+    key = json.loads(record).get("device_key")
+    return None if key is None else bytes.fromhex(key)
 
 
 @attrs.frozen
