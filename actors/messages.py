@@ -475,14 +475,16 @@ class DealerStatus:
 @attrs.frozen
 class StartLogin:
     """Pass 1: `user_id`, U (48 bytes) and, with time permits, UT and the `day` of its permit
-    (None: the node's today). Reply: {"session": str, "y": 32-byte big-endian challenge,
-    "expires": unix seconds}."""
+    (None: the node's today); for a key-escrow-less (DVS) token, the enrolment `grant` that
+    names its device key (`actors.authenticator.devices`). Reply: {"session": str, "y":
+    32-byte big-endian challenge, "expires": unix seconds}."""
 
     user_id: str
     u: bytes
     ut: bytes | None = None
     remote: str = ""
     day: int | None = None
+    grant: bytes | None = attrs.field(default=None, repr=False)
 
 
 @attrs.frozen
@@ -499,7 +501,7 @@ class FinishLogin:
 @attrs.frozen
 class OnePassLogin:
     """One-pass: U, UT, V and the client's time `t`; y = mpin.one_pass_challenge(...,
-    `message`); `day` as in `StartLogin`. Reply as `FinishLogin`."""
+    `message`); `day` and `grant` as in `StartLogin`. Reply as `FinishLogin`."""
 
     user_id: str
     u: bytes
@@ -509,11 +511,20 @@ class OnePassLogin:
     message: bytes = b""
     remote: str = ""
     day: int | None = None
+    grant: bytes | None = attrs.field(default=None, repr=False)
 
 
 @attrs.frozen
 class UnlockUser:
     """Admin: clear the failure count and lockout of `user_id`. Reply: None."""
+
+    user_id: str
+
+
+@attrs.frozen
+class ResetDevice:
+    """Admin: forget the DVS device key registered for `user_id` (a lost device); its next
+    DVS login registers the key its grant names. Reply: {"registered": whether one was}."""
 
     user_id: str
 

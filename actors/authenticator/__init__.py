@@ -53,6 +53,13 @@ parallel pass 2s cannot buy extra guesses. Revocation (``mfa.revoke``): kv
 ``mfa-revoked``, checked at both passes. Both tables are loaded at start and kept in
 memory (this actor is their only writer), so a login reads nothing from the store.
 
+Key-escrow-less (DVS) logins (`devices`): a login that carries its enrolment grant is
+checked under the identity ID ‖ Pa with the device key Pa in place of Q. Pa is taken from
+the grant (checked like a D-TA checks it) at the user's first such login and registered in
+kv ``mfa-devices`` when that login passes; after that it is the only key accepted for the
+ID, and a plain token is refused, until ``mfa.reset_device``. These refusals are not PIN
+failures.
+
 Audit: one ``mfa.login`` entry per attempt that reached a check — {subject, result ("ok",
 "refused", "locked", "revoked", "bad-point", "expired", "used", "no-session", ...), method,
 remote, typo (true/false, null when the typo worker was busy), failures, session}. Never U,
@@ -68,7 +75,7 @@ concurrently, so one check per worker runs while the loop does the rest. Per log
 does: two G1 decodings (pass 1), a dict lookup, a share of one HSM signature and one
 audit write (plus one kv write per failure).
 
-Modules: `actor` (the actor), `api` (the ``mfa.*`` methods), `lockout`, `sessions`
+Modules: `actor` (the actor), `api` (the ``mfa.*`` methods), `lockout`, `devices`, `sessions`
 (open/finished sessions, the one-pass replay window), `server_secret`, `pairing_pool` and
 `jobs` (what the workers run; imports only the M-Pin core).
 """

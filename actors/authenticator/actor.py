@@ -19,13 +19,15 @@ from ..context import ActorContext
 from ..keystore import KeystoreClient
 from ..mailbox import ActorError
 from ..messages import (
-    AuthStatus, EnvelopeArrived, FinishLogin, OnePassLogin, OwnLog, SendEnvelope, ServerShare, SetUserRevoked,
-    StartLogin, SubscribeKinds, UnlockUser,
+    AuthStatus, EnvelopeArrived, FinishLogin, OnePassLogin, OwnLog, ResetDevice, SendEnvelope, ServerShare,
+    SetUserRevoked, StartLogin, SubscribeKinds, UnlockUser,
 )
-from ..mpin_grants import draft_statement
+from ..mpin_grants import GrantChecker, draft_statement
 from ..node_identity import sign_key_id
 from ..statement_signer import StatementSigner
 from ..store import StoreClient
+from .devices import NAMESPACE as DEVICES_NS
+from .devices import Device, DeviceRegistry
 from .lockout import NAMESPACE as FAILURES_NS
 from .lockout import AttemptGate, FailureRecord, Lockout, user_key
 from .pairing_pool import PairingPool
@@ -59,6 +61,11 @@ def _refusal(exc: mpin.MpinError | mpin_wire.WireError | ActorError) -> ActorErr
     return exc if isinstance(exc, ActorError) else ActorError(str(exc.code), exc.message)
 
 
+def _identity(user_id: str, device: Device | None) -> bytes:
+    """The M-Pin identity a login is checked under: ID, or ID ‖ Pa for a DVS device."""
+    return user_id.encode() if device is None else mpin.dvs_identity(user_id.encode(), device.key)
+
+
 def _result(code: str) -> str:
     """An error code as an audit result: "mpin-bad-point" → "bad-point", "mfa-busy" → "busy"."""
     return code.split("-", 1)[1] if code.startswith(("mpin-", "mfa-")) else code
@@ -85,6 +92,8 @@ class Authenticator:
         self._gate = AttemptGate(self._lockout.left)
         self._sessions = SessionTable(settings.session_seconds)
         self._replay = ReplayWindow(settings.one_pass_skew)
+        self._devices = DeviceRegistry(GrantChecker(ctx, self._federation, self._me.identity, "mfa"),
+                                       require=settings.require_device_key)
         await self._load_state()
         await self._load_shares()
         await ctx.tell("envelope-router", SubscribeKinds(("mfa.",), NAME))
@@ -106,6 +115,8 @@ class Authenticator:
         for key in bad:
             self._ctx.log.warning("unreadable failure record dropped", extra={"key": key})
             await self._store.kv_delete(FAILURES_NS, key)
+        for key in self._devices.load(await self._store.kv_items(DEVICES_NS)):
+            self._ctx.log.warning("unreadable device record kept as is", extra={"key": key})
         self._revoked: dict[str, str] = {}
         for key, value in await self._store.kv_items(REVOKED_NS):
             try:
@@ -216,18 +227,20 @@ class Authenticator:
 
     async def _handle(self, request: Any) -> Any:
         match request:
-            case StartLogin(user_id, u, ut, remote, day):
-                return await self._start(user_id, u, ut, remote, day)
+            case StartLogin(user_id, u, ut, remote, day, grant):
+                return await self._start(user_id, u, ut, remote, day, grant)
             case FinishLogin(session_id, v, remote):
                 return await self._finish(session_id, v, remote)
-            case OnePassLogin(user_id, u, ut, v, t, message, remote, day):
-                return await self._one_pass(user_id, u, ut, v, t, message, remote, day)
+            case OnePassLogin(user_id, u, ut, v, t, message, remote, day, grant):
+                return await self._one_pass(user_id, u, ut, v, t, message, remote, day, grant)
             case MfaInfo():
                 return self._info()
             case AuthStatus():
                 return self._status()
             case UnlockUser(user_id):
                 return await self._unlock(user_id)
+            case ResetDevice(user_id):
+                return await self._reset_device(user_id)
             case SetUserRevoked(user_id, revoked):
                 return await self._set_revoked(user_id, revoked)
             case EnvelopeArrived():
@@ -289,19 +302,20 @@ class Authenticator:
         return ut, permit_day(stated_day, now)
 
     async def _start(self, user_id: str, u: bytes, ut: bytes | None, remote: str,
-                     stated_day: int | None) -> dict[str, Any]:
+                     stated_day: int | None, grant: bytes | None) -> dict[str, Any]:
         await self._admit(user_id, remote, METHOD_2PASS)
         now = time.time()
         try:
             ut, day = self._permit(ut, stated_day, now)
+            device = await self._devices.device_for(user_id, grant, now)
             ut_point = None if ut is None else mpin.decode_g1(ut, "UT")
-            pass1 = mpin.Pass1(user_id.encode(), mpin.decode_g1(u, "U"), ut_point)
+            pass1 = mpin.Pass1(_identity(user_id, device), mpin.decode_g1(u, "U"), ut_point)
             login = mpin.LoginSession(self._secret.point, pass1, now=now, ttl=self._settings.session_seconds, day=day)
             y = login.challenge(now)
-        except (mpin.MpinError, ActorError) as exc:
+        except (mpin.MpinError, mpin_wire.WireError, ActorError) as exc:
             raise await self._refuse(_refusal(exc), user_id, remote, METHOD_2PASS, stage=1) from None
         try:
-            session_id = self._sessions.add(Pending(login, user_id, remote), now)
+            session_id = self._sessions.add(Pending(login, user_id, remote, device=device), now)
         except ActorError as exc:
             raise await self._refuse(exc, user_id, remote, METHOD_2PASS, stage=1) from None
         return {"session": session_id, "y": y.to_bytes(32, "big"), "expires": int(login.deadline)}
@@ -325,32 +339,33 @@ class Authenticator:
         pass1 = pending.login.pass1
         return await self._check(
             pending.user_id, pass1.u.to_bytes(), None if pass1.ut is None else pass1.ut.to_bytes(), y, v,
-            pending.login.day, remote, METHOD_2PASS, {"session": session_id},
+            pending.login.day, pending.device, remote, METHOD_2PASS, {"session": session_id},
             on_success=lambda: setattr(pending.login, "state", mpin.SessionState.VERIFIED))
 
     async def _one_pass(self, user_id: str, u: bytes, ut: bytes | None, v: bytes, t: int, message: bytes,
-                        remote: str, stated_day: int | None) -> dict[str, Any]:
+                        remote: str, stated_day: int | None, grant: bytes | None) -> dict[str, Any]:
         await self._admit(user_id, remote, METHOD_1PASS)
         now = time.time()
-        identity = user_id.encode()
         try:
             # The core's verify_one_pass order: time window, replay (recorded even if the
             # proof is then refused), then the pairing check (here in a worker). U and UT
             # are decoded (and a bad one refused) by that worker: off this loop.
             if abs(now - t) > self._replay.max_skew:
                 raise mpin.MpinError(mpin.MpinErrorCode.EXPIRED, "one-pass timestamp outside the allowed skew")
-            self._replay.check_and_add(identity + b"\x00" + u, now)
+            self._replay.check_and_add(user_id.encode() + b"\x00" + u, now)
             ut, day = self._permit(ut, stated_day, now)
-            y = mpin.one_pass_challenge_of(identity, u, ut or b"", t, message)
-        except (mpin.MpinError, ActorError) as exc:
+            device = await self._devices.device_for(user_id, grant, now)
+            y = mpin.one_pass_challenge_of(_identity(user_id, device), u, ut or b"", t, message)
+        except (mpin.MpinError, mpin_wire.WireError, ActorError) as exc:
             raise await self._refuse(_refusal(exc), user_id, remote, METHOD_1PASS) from None
         extra: dict[str, Any] = {"t": t}
         if message:
             extra["message_sha256"] = hashlib.sha256(message).digest()
-        return await self._check(user_id, u, ut, y, v, day, remote, METHOD_1PASS, extra)
+        return await self._check(user_id, u, ut, y, v, day, device, remote, METHOD_1PASS, extra)
 
     async def _check(self, user_id: str, u: bytes, ut: bytes | None, y: int, v: bytes, day: int | None,
-                     remote: str, method: str, extra: dict[str, Any], on_success: Any = None) -> dict[str, Any]:
+                     device: Device | None, remote: str, method: str, extra: dict[str, Any],
+                     on_success: Any = None) -> dict[str, Any]:
         """The pairing check in a worker, the failure count, the assertion, the audit.
 
         The assertion is signed in the HSM while the worker checks the proof (the two
@@ -366,12 +381,14 @@ class Authenticator:
             ss = self._secret.encoded
             if ss is None:
                 raise ActorError("mfa-not-ready", "this MFA node lost its server secret")
-            identity = user_id.encode()
+            identity, pa = _identity(user_id, device), None if device is None else device.key
+            if device is not None:
+                extra = {**extra, "device_key": True}
             assertion = _Signed()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._sign_assertion, assertion, user_id, {**extra, "method": method})
                 # Captured, so that its error leaves the nursery as itself, not in a group.
-                checked = await outcome.acapture(self._pool.check, ss, identity, u, ut, y, v, day)
+                checked = await outcome.acapture(self._pool.check, ss, identity, u, ut, y, v, day, pa)
                 if not isinstance(checked, outcome.Value) or checked.value is not None:
                     nursery.cancel_scope.cancel()
             refusal = checked.unwrap()
@@ -382,7 +399,7 @@ class Authenticator:
                 record = self._lockout.fail(user_id, time.time())
                 await self._store.kv_put(FAILURES_NS, user_key(user_id), record.to_json())  # before replying
         if refusal is not None:
-            typo = await self._pool.is_typo(ss, identity, u, ut, y, v, day)
+            typo = await self._pool.is_typo(ss, identity, u, ut, y, v, day, pa)
             if record.locked_until is not None:
                 error = self._locked_error(record)
             else:
@@ -390,6 +407,8 @@ class Authenticator:
                 error = ActorError("mfa-refused", f"wrong PIN or token; {left} attempt{'s' * (left != 1)} left "
                                    "before lockout")
             raise await self._refuse(error, user_id, remote, method, typo=typo, failures=record.failures, **more)
+        if device is not None:
+            await self._register(user_id, device, remote, method, more)
         if on_success is not None:
             on_success()
         if self._lockout.succeed(user_id):
@@ -406,7 +425,34 @@ class Authenticator:
         except Exception as exc:  # kept for the login to raise, only if its check passes
             into.statement = outcome.Error(exc)
 
+    async def _register(self, user_id: str, device: Device, remote: str, method: str, more: dict[str, Any]) -> None:
+        """After a passed first DVS login: the device key becomes the user's (stored before
+        the verdict). A login that lost a race with another device for the ID is refused."""
+        try:
+            record = self._devices.register(user_id, device)
+        except ActorError as exc:
+            raise await self._refuse(exc, user_id, remote, method, **more) from None
+        if record is None:
+            return
+        try:
+            await self._store.kv_put(DEVICES_NS, user_key(user_id), record)
+        except BaseException:
+            self._devices.unregister(user_id, device)
+            raise
+        await self._store.audit("mfa.device-registered", subject=user_id, grant=device.grant)
+        self._ctx.log.info("device key registered", extra={"subject": user_id, "grant": device.grant})
+
     # -- admin and status ----------------------------------------------------------------
+
+    async def _reset_device(self, user_id: str) -> dict[str, bool]:
+        try:
+            mpin_wire.check_user_id(user_id)
+        except mpin_wire.WireError as exc:
+            raise _refusal(exc) from None
+        registered = self._devices.forget(user_id)
+        await self._store.kv_delete(DEVICES_NS, user_key(user_id))
+        await self._store.audit("mfa.device-reset", subject=user_id, registered=registered)
+        return {"registered": registered}
 
     async def _unlock(self, user_id: str) -> None:
         try:
@@ -446,6 +492,6 @@ class Authenticator:
                 "locked": [{"user_id": r.user_id, "failures": r.failures, "until": r.until}
                            for r in self._lockout.locked(now)],
                 "revoked": sorted(self._revoked.values()),
-                "sessions": len(self._sessions), "workers": self._pool.workers,
+                "sessions": len(self._sessions), "workers": self._pool.workers, "devices": len(self._devices),
                 "assertion_signatures": {"signatures": self._signer.batches, "assertions": self._signer.signed},
                 "refused_shares": dict(self._refused_shares)}

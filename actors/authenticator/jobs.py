@@ -9,6 +9,7 @@ Everything crosses the process boundary as bytes and ints (compressed points, sc
 no pyblst object is pickled. The combined server secret SS arrives as its 96 bytes with each
 job; each worker decodes it once and keeps the point in `_SERVER_SECRETS`, keyed by those
 bytes, so a login costs no G2 decoding (a new SS after a D-TA re-keys simply adds an entry).
+A DVS login's device key Pa comes the same way, and its points are kept in `_DEVICE_KEYS`.
 """
 
 from __future__ import annotations
@@ -28,16 +29,24 @@ __all__ = ["CHECK_NICENESS", "TYPO_DIGITS", "TYPO_NICENESS", "check_proof", "che
 TYPO_DIGITS = 4
 
 _SERVER_SECRETS: dict[bytes, G2] = {}
-_MAX_CACHED = 4
+_DEVICE_KEYS: dict[bytes, G2] = {}
+
+
+def _cached_g2(cache: dict[bytes, G2], encoded: bytes, what: str, limit: int) -> G2:
+    point = cache.get(encoded)
+    if point is None:
+        if len(cache) >= limit:
+            cache.clear()
+        point = cache[encoded] = mpin.decode_g2(encoded, what)
+    return point
 
 
 def _server_secret(ss: bytes) -> G2:
-    point = _SERVER_SECRETS.get(ss)
-    if point is None:
-        if len(_SERVER_SECRETS) >= _MAX_CACHED:
-            _SERVER_SECRETS.clear()
-        point = _SERVER_SECRETS[ss] = mpin.decode_g2(ss, "server secret")
-    return point
+    return _cached_g2(_SERVER_SECRETS, ss, "server secret", 4)
+
+
+def _device_key(pa: bytes | None) -> G2 | None:
+    return None if pa is None else _cached_g2(_DEVICE_KEYS, pa, "device key", 1024)
 
 
 def _pass1(identity: bytes, u: bytes, ut: bytes | None) -> mpin.Pass1:
@@ -45,29 +54,31 @@ def _pass1(identity: bytes, u: bytes, ut: bytes | None) -> mpin.Pass1:
 
 
 def check_proof(ss: bytes, identity: bytes, u: bytes, ut: bytes | None, y: int, v: bytes,
-                day: int | None) -> tuple[str, str] | None:
-    """The login's pairing check. None: accepted; else (error code, message) —
-    ``mpin-bad-proof`` for a wrong PIN, token or permit, ``mpin-bad-point`` for a bad V."""
+                day: int | None, pa: bytes | None = None) -> tuple[str, str] | None:
+    """The login's pairing check (`pa`: a DVS login's device key). None: accepted; else
+    (error code, message) — ``mpin-bad-proof`` for a wrong PIN, token or permit,
+    ``mpin-bad-point`` for a bad V (or Pa)."""
     try:
-        ok = mpin.verify_pass2(_server_secret(ss), _pass1(identity, u, ut), y, mpin.decode_g1(v, "V"), day=day)
+        ok = mpin.verify_pass2(_server_secret(ss), _pass1(identity, u, ut), y, mpin.decode_g1(v, "V"), day=day,
+                               pa=_device_key(pa))
     except mpin.MpinError as exc:
         return str(exc.code), exc.message
     return None if ok else (str(mpin.MpinErrorCode.BAD_PROOF), "the proof does not verify")
 
 
-def check_proofs(checks: list[tuple[bytes, bytes, bytes, bytes | None, int, bytes, int | None]]
+def check_proofs(checks: list[tuple[bytes, bytes, bytes, bytes | None, int, bytes, int | None, bytes | None]]
                  ) -> list[tuple[str, str] | None]:
-    """`check_proof` of each ``(ss, identity, u, ut, y, v, day)``: the pool's batches."""
+    """`check_proof` of each ``(ss, identity, u, ut, y, v, day, pa)``: the pool's batches."""
     return [check_proof(*check) for check in checks]
 
 
 def proof_is_typo(ss: bytes, identity: bytes, u: bytes, ut: bytes | None, y: int, v: bytes,
-                  day: int | None, digits: int = TYPO_DIGITS) -> bool:
+                  day: int | None, pa: bytes | None = None, digits: int = TYPO_DIGITS) -> bool:
     """After a failed check: whether a one-digit slip of the PIN explains it (`mpin.find_typo`)."""
     try:
         pass1 = _pass1(identity, u, ut)
         return mpin.find_typo(_server_secret(ss), pass1, y, mpin.decode_g1(v, "V"), digits=digits,
-                              day=day) is not None
+                              day=day, pa=_device_key(pa)) is not None
     except mpin.MpinError:
         return False
 

@@ -105,9 +105,9 @@ class PairingPool:
         return sorted(self.pids)
 
     async def check(self, ss: bytes, identity: bytes, u: bytes, ut: bytes | None, y: int, v: bytes,
-                    day: int | None) -> tuple[str, str] | None:
+                    day: int | None, pa: bytes | None = None) -> tuple[str, str] | None:
         """`jobs.check_proof` in a worker: None if accepted, else (code, message)."""
-        check = _Check((ss, identity, u, ut, y, v, day))
+        check = _Check((ss, identity, u, ut, y, v, day, pa))
         self._queue_in.send_nowait(check)
         try:
             await check.done.wait()
@@ -147,7 +147,7 @@ class PairingPool:
                 check.done.set()
 
     async def is_typo(self, ss: bytes, identity: bytes, u: bytes, ut: bytes | None, y: int, v: bytes,
-                      day: int | None) -> bool | None:
+                      day: int | None, pa: bytes | None = None) -> bool | None:
         """`jobs.proof_is_typo` in the typo worker, or None at once if it is busy."""
         try:
             self._typo_busy.acquire_nowait()
@@ -155,7 +155,7 @@ class PairingPool:
             self.typo_skipped += 1
             return None
         try:
-            return await self._typo.run_sync(jobs.proof_is_typo, ss, identity, u, ut, y, v, day,
+            return await self._typo.run_sync(jobs.proof_is_typo, ss, identity, u, ut, y, v, day, pa,
                                              limiter=self._typo_slot)
         except trio_parallel.BrokenWorkerError:
             self.broken += 1

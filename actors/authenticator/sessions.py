@@ -32,12 +32,16 @@ from __future__ import annotations
 
 import collections
 import secrets
+from typing import TYPE_CHECKING
 
 import attrs
 
 from milagro_node.core import mpin
 
 from ..mailbox import ActorError
+
+if TYPE_CHECKING:
+    from .devices import Device
 
 __all__ = ["MAX_OPEN", "PERMIT_GRACE_S", "Pending", "ReplayWindow", "SessionTable", "claim", "permit_day"]
 
@@ -63,6 +67,7 @@ class Pending:
     user_id: str
     remote: str
     session_id: str = ""
+    device: Device | None = None  # a DVS login's device key
 
 
 def claim(login: mpin.LoginSession, now: float) -> int:

@@ -142,6 +142,8 @@ class MfaSection:
     one_pass_skew: int = 30
     workers: int = 2
     sync_login_audit: bool = False  # False: synced within actors.store.SYNC_DELAY_S
+    grant_issuers: tuple[str, ...] = ()  # whose grants may register a DVS device key; empty: this node and members
+    require_device_key: bool = False  # True: key-escrow-less (DVS) logins only
 
 
 @attrs.frozen(kw_only=True)

@@ -195,5 +195,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
                                 "per login). Off: it is written before the verdict, so a crash of the node\n"
                                 "keeps it, and synced within 50 ms, so a power cut may lose the last 50 ms\n"
                                 "of login entries. Failure counts are synced before the verdict either way."),
+        "grant_issuers": Key("list", [], "Identity CIDs whose grants may register a user's DVS device key here\n"
+                             "at its first key-escrow-less login. Empty: this node and every member\n"
+                             "pinned in peers.toml (list the relying parties that are not D-TAs, so that\n"
+                             "the D-TAs together cannot name a device key of their own).", _check_identities,
+                             active=False, example=["bafyrei..."]),
+        "require_device_key": Key("bool", False, "Take key-escrow-less (DVS) logins only: a token without a\n"
+                                  "device key is refused (mfa-device-required)."),
     },
 }

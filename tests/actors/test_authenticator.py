@@ -97,11 +97,14 @@ async def _wait_ready(node):
 
 
 class User:
-    """An enrolled user: the token (CS − PIN·A) and the D-TA that dealt its one share."""
+    """An enrolled user: the token (CS − PIN·A) and the D-TA that dealt its one share; for a
+    DVS user also its device key and the grant that names it."""
 
-    def __init__(self, user_id, token, dta):
+    def __init__(self, user_id, token, dta, device=None, grant=None):
         self.user_id, self.token, self.dta = user_id, token, dta
-        self.identity = user_id.encode()
+        self.device, self.grant = device, grant
+        self.identity = user_id.encode() if device is None else mpin.dvs_identity(user_id.encode(), device.pa)
+        self.login_params = {} if grant is None else {"grant": b64(grant)}
 
     async def permit(self, api, day):
         return await _sealed(api, "dta.permit", "time-permit", self.user_id, day, {"id": self.user_id, "day": day})
@@ -110,7 +113,8 @@ class User:
         info = await api.call("mfa.info")
         day = info["day"] if day is None else day
         permit = await self.permit(api, day if permit_day is None else permit_day)
-        return mpin.ClientAttempt(self.token, self.identity, pin, permit=permit, day=day)
+        return mpin.ClientAttempt(self.token, self.identity, pin, permit=permit, day=day,
+                                  dvs_z=None if self.device is None else self.device.z)
 
 
 async def _sealed(api, method, purpose, user_id, day, params):
@@ -124,8 +128,10 @@ async def _sealed(api, method, purpose, user_id, day, params):
         key.close()
 
 
-async def enrol(node, api, user_id, pin=PIN):
-    grant = await api.call("mpin.grant", id=user_id)
+async def enrol(node, api, user_id, pin=PIN, device=None):
+    """Enrol `user_id` (with a `mpin.DvsKey` `device`: key-escrow-less) at the node's D-TA."""
+    extra = {} if device is None else {"device_key": b64(device.pa.to_bytes())}
+    grant = await api.call("mpin.grant", id=user_id, **extra)
     key = hpke.X25519SecretKey.generate()
     reply = await api.call("dta.enroll", id=user_id, grant=grant["grant"], reply_key=b64(key.x25519_public))
     assert reply["dta"] == node.identity["identity"]
@@ -133,7 +139,9 @@ async def enrol(node, api, user_id, pin=PIN):
                               mpin_wire.share_info("client-share", user_id, reply["dta"])) as share:
         cs = mpin.decode_g1(share.reveal())
     key.close()
-    return User(user_id, mpin.extract_pin(cs, user_id.encode(), pin), reply["dta"])
+    user = User(user_id, None, reply["dta"], device, None if device is None else unb64(grant["grant"]))
+    user.token = mpin.extract_pin(cs, user.identity, pin, dvs_z=None if device is None else device.z)
+    return user
 
 
 async def pass1(api, attempt, user_id, **params):
@@ -143,7 +151,8 @@ async def pass1(api, attempt, user_id, **params):
 
 async def login(api, user, pin=PIN, stated_day=None, **kw):
     attempt = await user.attempt(api, pin, **kw)
-    challenge = await pass1(api, attempt, user.user_id, **({} if stated_day is None else {"day": stated_day}))
+    challenge = await pass1(api, attempt, user.user_id, **user.login_params,
+                            **({} if stated_day is None else {"day": stated_day}))
     v = attempt.respond(int.from_bytes(unb64(challenge["y"]), "big"))
     return await api.call("mfa.pass2", session=challenge["session"], v=b64(v.to_bytes()))
 
@@ -308,6 +317,58 @@ async def test_a_stated_permit_day_is_taken_if_it_is_today_and_refused_uncounted
         bad = await refused(login(api, user, stated_day="today"), None)  # no node code: a bad param
         assert bad.code == jsonrpc.INVALID_PARAMS and "day" in bad.message
         await login(api, user)  # none of them counted
+
+
+async def test_a_dvs_token_registers_its_device_key_and_no_key_the_dtas_choose_logs_in(node):
+    """Key-escrow-less: the D-TAs together (here the node's own, its admin granting at will)
+    can re-deal shares for another device key or for a plain token, yet neither logs in once
+    the user's device key is registered."""
+    async with connect(node.url, token=node.token) as api:
+        device = mpin.DvsKey.generate()
+        user = await enrol(node, api, "dvs@example.com", device=device)
+        reply = await login(api, user)
+        statement = mpin_wire.verify_statement(unb64(reply["assertion"]), kind=mpin_wire.ASSERTION,
+                                               sign_key=node.sign_key, now=int(time.time()))
+        assert statement.subject == user.user_id and statement.extra["device_key"] is True
+        assert [e["action"] for e in await audit(api, 3)][-2:] == ["mfa.device-registered", "mfa.login"]
+        assert (await api.call("mfa.status"))["devices"] >= 1
+        attempt = await user.attempt(api)  # one-pass too
+        proof = attempt.one_pass(int(time.time()))
+        await api.call("mfa.one_pass", id=user.user_id, u=b64(attempt.pass1.u.to_bytes()),
+                       ut=b64(attempt.pass1.ut.to_bytes()), v=b64(proof.v.to_bytes()), t=proof.t, grant=b64(user.grant))
+        error = await refused(login(api, user, 1243), "mfa-refused")  # a wrong PIN is counted as ever
+        assert f"{MAX_FAILURES - 1} attempts left" in error.message
+        assert (await audit(api, 1))[-1]["typo"] is True
+
+        # The D-TA re-deals for a device key of its admin's choosing, with a grant of its own.
+        assert await api.call("dta.reset", id=user.user_id) == {}
+        forged = await enrol(node, api, user.user_id, device=mpin.DvsKey.generate())
+        for _ in range(MAX_FAILURES + 1):
+            error = await refused(login(api, forged), "mfa-device-key")
+            assert "mfa.reset_device" in error.message
+        # ... or for a plain token.
+        await api.call("dta.reset", id=user.user_id)
+        plain = await enrol(node, api, user.user_id)
+        await refused(login(api, plain), "mfa-device-required")
+        assert [e["result"] for e in await audit(api, 2)][-1] == "device-required"
+
+        # The user's own device still logs in: none of those refusals counted.
+        await api.call("dta.reset", id=user.user_id)
+        again = await enrol(node, api, user.user_id, device=device)
+        await login(api, again)
+        # A lost device: the admin forgets its key, and the next DVS login registers its own.
+        assert await api.call("mfa.reset_device", id=user.user_id) == {"registered": True}
+        assert await api.call("mfa.reset_device", id=user.user_id) == {"registered": False}
+        await login(api, again)
+        assert "mfa.device-reset" in [e["action"] for e in await audit(api, 10)]
+
+
+async def test_a_grant_with_a_bad_device_key_is_not_issued(node):
+    async with connect(node.url, token=node.token) as api:
+        for key, why in ((b"\x01" * 96, "device_key"), (b"\xc0" + bytes(95), "identity")):
+            error = await refused(api.call("mpin.grant", id="k@example.com", device_key=b64(key)), "mpin-bad-point")
+            assert why in error.message and error.code == jsonrpc.INVALID_PARAMS
+        await refused(api.call("mpin.grant", id="k@example.com", device_key=b64(bytes(95))), None)
 
 
 async def test_revoked_user_is_refused_until_reinstated(node):

@@ -231,6 +231,22 @@ def test_check_proof_accepts_the_right_pin_and_tells_why_not(enrolled):
     assert ss in jobs._SERVER_SECRETS
 
 
+def test_check_proof_of_a_dvs_login_uses_the_device_key_it_is_given(enrolled):
+    s, _, ss = enrolled
+    device, other = mpin.DvsKey.generate(), mpin.DvsKey.generate()
+    identity = mpin.dvs_identity(ID, device.pa)
+    token = mpin.extract_pin(mpin.client_secret_share(s, identity), identity, PIN, dvs_z=device.z)
+    attempt = mpin.ClientAttempt(token, identity, PIN, dvs_z=device.z)
+    y = random_scalar()
+    u, v = attempt.pass1.u.to_bytes(), attempt.respond(y).to_bytes()
+    pa = device.pa.to_bytes()
+    assert jobs.check_proof(ss, identity, u, None, y, v, None, pa) is None
+    assert jobs.check_proof(ss, identity, u, None, y, v, None)[0] == "mpin-bad-proof"  # Q in place of Pa
+    assert jobs.check_proof(ss, identity, u, None, y, v, None, other.pa.to_bytes())[0] == "mpin-bad-input"
+    assert jobs.check_proof(ss, identity, u, None, y, v, None, b"\x01" * 96)[0] == "mpin-bad-point"
+    assert pa in jobs._DEVICE_KEYS
+
+
 async def test_checks_queued_while_workers_are_busy_share_jobs(enrolled):
     s, token, ss = enrolled
     pins = [PIN, 1235, PIN, 9876] * 5
