@@ -5,6 +5,13 @@
     milagro-node client login  --id alice@example.com --mfa ws://m:7400
     milagro-node client verify --assertion login.assertion --log mfa-node.log   # a relying party
 
+Key-escrow-less (DVS), so that even all D-TAs together cannot log in as the user: the user
+makes a device key first and the admin's grant names it::
+
+    milagro-node client keygen --id alice@example.com          # prints the device key
+    milagro-node client grant  --id alice@example.com --device-key <it> --out alice.grant
+    milagro-node client enroll --id alice@example.com --grant alice.grant --dta ...   # as above
+
 ``enroll`` and ``login`` ask for the PIN (4 to 8 digits) on the terminal, or read it from
 ``--pin-file``; the PIN is never written anywhere. The token file is written 0600.
 Exit status: 0 done, 1 refused or failed (the message says which node said what), 2 bad usage.
@@ -28,7 +35,9 @@ import trio
 from milagro_node.api_client import ApiCallError, ApiUnavailable, connect
 from milagro_node.core import mpin, mpin_wire
 from milagro_node.core.identity import IdentityError, import_log
-from milagro_node.mpin_client import ClientError, ClientRefused, TokenFile, enroll, login
+from milagro_node.mpin_client import (
+    ClientError, ClientRefused, TokenFile, device_key, enroll, grant_device_key, login, new_device,
+)
 from milagro_node.private_files import write_private
 
 
@@ -42,13 +51,20 @@ def default_token_path(user_id: str) -> Path:
 
 
 def add_client_parser(commands: Any, common: argparse.ArgumentParser) -> None:
-    client = commands.add_parser("client", help="M-Pin client: grant, enroll, login, verify an assertion")
+    client = commands.add_parser("client", help="M-Pin client: grant, keygen, enroll, login, verify an assertion")
     actions = client.add_subparsers(dest="client_command", required=True, metavar="ACTION")
     grant = actions.add_parser("grant", parents=[common],
                                help="(admin of a node) sign an enrolment grant for a user ID with the node's identity")
     grant.add_argument("--id", required=True, help="the user ID")
     grant.add_argument("--out", type=Path, required=True, help="where to write the grant (0600)")
     grant.add_argument("--ttl", type=int, default=7 * 86400, metavar="SECONDS", help="lifetime (default 7 days)")
+    grant.add_argument("--device-key", metavar="BASE64",
+                       help="the user's device key from `client keygen`: a key-escrow-less (DVS) enrolment")
+    keygen = actions.add_parser("keygen", help="make a device key for a key-escrow-less (DVS) enrolment")
+    keygen.add_argument("--id", required=True, help="the user ID")
+    keygen.add_argument("--token", type=Path,
+                        help="the token file to start (default: ~/.milagro/tokens/<hash of ID>.token)")
+    keygen.add_argument("--force", action="store_true", help="replace an existing token file")
     for name, helptext in (("enroll", "collect a share from every D-TA, choose a PIN, write the token file"),
                            ("login", "log in at an MFA node with the token and the PIN")):
         action = actions.add_parser(name, help=helptext)
@@ -75,6 +91,8 @@ def run(args: argparse.Namespace, *, node_admin_target: Callable[[], tuple[str, 
             case "grant":
                 url, token = node_admin_target()
                 return trio.run(_grant, url, token, args)
+            case "keygen":
+                return _keygen(args)
             case "enroll":
                 return _enroll(args)
             case "login":
@@ -96,28 +114,54 @@ def run(args: argparse.Namespace, *, node_admin_target: Callable[[], tuple[str, 
 async def _grant(url: str, token: str, args: argparse.Namespace) -> int:
     try:
         async with connect(url, token=token) as api:
-            answer = await api.call("mpin.grant", id=args.id, ttl=args.ttl)
+            extra = {} if args.device_key is None else {"device_key": args.device_key}
+            answer = await api.call("mpin.grant", id=args.id, ttl=args.ttl, **extra)
     except ApiCallError as exc:
         raise ClientError(f"the node at {url} refused: {exc.message}") from None
     except ApiUnavailable as exc:
         raise ClientError(f"{exc}; is the node running?") from None
     write_private(args.out, base64.b64decode(answer["grant"]))
-    print(f"grant for {args.id!r} by {answer['issuer']} written to {args.out} (expires "
+    kind = "DVS grant" if answer.get("device_key") else "grant"
+    print(f"{kind} for {args.id!r} by {answer['issuer']} written to {args.out} (expires "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(answer['expires']))})")
     return 0
 
 
+def _keygen(args: argparse.Namespace) -> int:
+    path = args.token or default_token_path(args.id)
+    if path.exists() and not args.force:
+        raise ClientUsage(f"{path} exists already (--force replaces it, and the token in it is lost)")
+    try:
+        device = new_device(args.id)
+    except mpin_wire.WireError as exc:
+        raise ClientUsage(f"bad user ID: {exc.message}") from None
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    device.save(path)
+    print(f"device key for {args.id!r} kept in {path}; give your admin this device key for the grant:\n"
+          f"{base64.b64encode(device_key(device)).decode()}")
+    return 0
+
+
 def _enroll(args: argparse.Namespace) -> int:
-    pin = _pin(args, confirm=True)
     try:
         grant = _read_maybe_b64(args.grant)
     except OSError as exc:
         raise ClientUsage(f"cannot read the grant {args.grant}: {exc.strerror}") from None
     path = args.token or default_token_path(args.id)
-    token = trio.run(enroll, args.id, grant, args.dta, pin)
+    device = None
+    if grant_device_key(grant) is not None:
+        if not path.exists():
+            raise ClientUsage(f"the grant names a device key, and {path} holds none: enrol on the device where "
+                              "`client keygen` made it (or give --token)")
+        device = TokenFile.load(path)
+        if device.token is not None:
+            raise ClientUsage(f"{path} holds an enrolled token already")
+    pin = _pin(args, confirm=True)
+    token = trio.run(enroll, args.id, grant, args.dta, pin, device)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     token.save(path)
-    print(f"enrolled {args.id!r} with {len(token.dtas)} D-TA(s); token written to {path}")
+    kind = " with its device key (DVS)" if token.dvs_z is not None else ""
+    print(f"enrolled {args.id!r}{kind} with {len(token.dtas)} D-TA(s); token written to {path}")
     return 0
 
 

@@ -17,7 +17,8 @@ import trio
 from devnetkit import Devnet, eventually
 from milagro_node.api_client import ApiCallError, connect
 from milagro_node.core import mpin
-from milagro_node.mpin_client import ClientRefused, TokenFile, enroll, fetch_permit, login
+from milagro_node.mpin_client import ClientRefused, TokenFile, enroll, fetch_permit, login, new_device
+from milagro_node.mpin_client import device_key as device_key_of
 from milagro_node.runtime.devnet import milagro_command
 from testkit import clean_env, clear_of_midnight
 
@@ -192,3 +193,43 @@ async def test_enrolment_without_a_valid_grant_is_refused(net):
     # ... once: a second enrolment with the same grant is refused.
     assert await refused_code(enroll("heidi", await grant_for(net, "heidi"), dta_urls(net), "8888")) == \
         "dta-enrolled"
+
+
+async def test_a_dvs_token_from_the_cli_logs_in_and_all_dtas_together_cannot(net, tmp_path):
+    """Key-escrow-less: the device makes its key, the grant names it; the three D-TAs, even
+    together and with a grant of their own, cannot make a token that logs in as the user."""
+    token = tmp_path / "ivan.token"
+    done = await trio.to_thread.run_sync(lambda: client("keygen", "--id", "ivan", "--token", token))
+    assert done.returncode == 0, done.stderr
+    device_key = done.stdout.strip().splitlines()[-1]
+    assert token.stat().st_mode & 0o777 == 0o600
+    assert (await trio.to_thread.run_sync(lambda: client("keygen", "--id", "ivan", "--token", token))).returncode == 2
+    grant = tmp_path / "ivan.grant"
+    done = await trio.to_thread.run_sync(lambda: client(
+        "grant", "--data-dir", net.node(1).data_dir, "--id", "ivan", "--device-key", device_key, "--out", grant))
+    assert done.returncode == 0 and "DVS grant" in done.stdout, done.stderr
+    done = await trio.to_thread.run_sync(lambda: client(
+        "enroll", "--id", "ivan", "--grant", grant, "--token", token,
+        *[a for url in dta_urls(net) for a in ("--dta", url)], pin="2468", tmp_path=tmp_path))
+    assert done.returncode == 0 and "device key (DVS)" in done.stdout, done.stderr
+    enrolled = TokenFile.load(token)
+    for one_pass in (False, True):
+        assert (await login(enrolled, net.node(MFA).api_url, "2468", one_pass=one_pass)).mfa == net.node(MFA).identity
+
+    # Every D-TA resets ivan, and a member grants a device key of the D-TAs' own.
+    for i in DTA:
+        await admin(net, i, "dta.reset", id="ivan")
+    rogue = new_device("ivan")
+    rogue_grant = base64.b64decode((await admin(net, 2, "mpin.grant", id="ivan",
+                                                device_key=base64.b64encode(device_key_of(rogue)).decode()))["grant"])
+    forged = await enroll("ivan", rogue_grant, dta_urls(net), "0000", device=rogue)
+    assert await refused_code(login(forged, net.node(MFA).api_url, "0000")) == "mfa-device-key"
+    assert await refused_code(login(await enroll_again(net, "ivan"), net.node(MFA).api_url, "0000")) == \
+        "mfa-device-required"
+
+
+async def enroll_again(net, user_id: str) -> TokenFile:
+    """A plain token for `user_id` after every D-TA reset its enrolment."""
+    for i in DTA:
+        await admin(net, i, "dta.reset", id=user_id)
+    return await enroll(user_id, await grant_for(net, user_id), dta_urls(net), "0000")
