@@ -121,6 +121,8 @@ def check_user_id(user_id: object) -> str:
         raise WireError("bad-user-id", "a user ID is a non-empty string")
     if len(user_id.encode("utf-8", "surrogatepass")) > MAX_USER_ID_BYTES:
         raise WireError("bad-user-id", f"a user ID is at most {MAX_USER_ID_BYTES} bytes of UTF-8")
+    if user_id.isascii() and user_id.isprintable():  # the common case, checked once per login
+        return user_id  # ASCII is NFC, and its only category-C characters are the controls
     if any(unicodedata.category(c).startswith("C") for c in user_id):
         raise WireError("bad-user-id", "a user ID has no control, format or unassigned characters")
     if unicodedata.normalize("NFC", user_id) != user_id:
