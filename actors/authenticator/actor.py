@@ -61,6 +61,14 @@ def _refusal(exc: mpin.MpinError | mpin_wire.WireError | ActorError) -> ActorErr
     return exc if isinstance(exc, ActorError) else ActorError(str(exc.code), exc.message)
 
 
+def _checked_user_id(user_id: str) -> None:
+    """An admin request's user ID, or the refusal that names what is wrong with it."""
+    try:
+        mpin_wire.check_user_id(user_id)
+    except mpin_wire.WireError as exc:
+        raise _refusal(exc) from None
+
+
 def _identity(user_id: str, device: Device | None) -> bytes:
     """The M-Pin identity a login is checked under: ID, or ID ‖ Pa for a DVS device."""
     return user_id.encode() if device is None else mpin.dvs_identity(user_id.encode(), device.key)
@@ -116,7 +124,8 @@ class Authenticator:
             self._ctx.log.warning("unreadable failure record dropped", extra={"key": key})
             await self._store.kv_delete(FAILURES_NS, key)
         for key in self._devices.load(await self._store.kv_items(DEVICES_NS)):
-            self._ctx.log.warning("unreadable device record kept as is", extra={"key": key})
+            self._ctx.log.warning("unreadable device record: its user ID is barred until mfa.reset_device",
+                                  extra={"key": key})
         self._revoked: dict[str, str] = {}
         for key, value in await self._store.kv_items(REVOKED_NS):
             try:
@@ -445,30 +454,21 @@ class Authenticator:
     # -- admin and status ----------------------------------------------------------------
 
     async def _reset_device(self, user_id: str) -> dict[str, bool]:
-        try:
-            mpin_wire.check_user_id(user_id)
-        except mpin_wire.WireError as exc:
-            raise _refusal(exc) from None
+        _checked_user_id(user_id)
         registered = self._devices.forget(user_id)
         await self._store.kv_delete(DEVICES_NS, user_key(user_id))
         await self._store.audit("mfa.device-reset", subject=user_id, registered=registered)
         return {"registered": registered}
 
     async def _unlock(self, user_id: str) -> None:
-        try:
-            mpin_wire.check_user_id(user_id)
-        except mpin_wire.WireError as exc:
-            raise _refusal(exc) from None
+        _checked_user_id(user_id)
         record = self._lockout.unlock(user_id)
         await self._store.kv_delete(FAILURES_NS, user_key(user_id))
         await self._store.audit("mfa.unlock", subject=user_id, failures=record.failures if record else 0,
                                 was_locked=bool(record and record.locked_at(time.time())))
 
     async def _set_revoked(self, user_id: str, revoked: bool) -> None:
-        try:
-            mpin_wire.check_user_id(user_id)
-        except mpin_wire.WireError as exc:
-            raise _refusal(exc) from None
+        _checked_user_id(user_id)
         key = user_key(user_id)
         if revoked:
             await self._store.kv_put(REVOKED_NS, key, user_id.encode())

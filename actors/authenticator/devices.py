@@ -19,7 +19,9 @@ The rules at each login (`DeviceRegistry.device_for`), all before any pairing wo
   subject), and its Pa is registered when the login passes.
 
 None of these refusals counts towards lockout: no PIN was tried. Records are public JSON
-(user ID, Pa in hex, the grant's CID, when), keyed like the failure records.
+(user ID, Pa in hex, the grant's CID, when), keyed like the failure records. A record that
+does not read bars its user ID (``mfa-device-key``) until an admin resets it: it must not
+turn the ID back into one that any grant can register.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from .lockout import user_key
 __all__ = ["NAMESPACE", "Device", "DeviceRegistry"]
 
 NAMESPACE = "mfa-devices"
+_UNREADABLE = b""  # stands for a registered key whose record does not read
 
 
 @attrs.frozen
@@ -60,7 +63,8 @@ class DeviceRegistry:
         return len(self._keys)
 
     def load(self, items: Iterable[tuple[str, bytes]]) -> list[str]:
-        """Take the stored records; return the keys of those that do not read (to drop)."""
+        """Take the stored records; return the keys of those that do not read (their IDs
+        are barred until ``mfa.reset_device``)."""
         bad = []
         for key, value in items:
             try:
@@ -69,7 +73,7 @@ class DeviceRegistry:
                     raise ValueError
             except (ValueError, KeyError, TypeError):
                 bad.append(key)
-                continue
+                device_key = _UNREADABLE
             self._keys[key] = device_key
         return bad
 
@@ -119,6 +123,9 @@ class DeviceRegistry:
 
 
 def _require_same(registered: bytes, key: bytes) -> None:
+    if registered == _UNREADABLE:
+        raise ActorError("mfa-device-key", "the device record of this user ID at this MFA node does not read "
+                         "(an admin resets it with mfa.reset_device)")
     if not hmac.compare_digest(registered, key):
         raise ActorError("mfa-device-key", "the grant's device key is not the one registered for this user ID at "
                          "this MFA node (an admin resets a lost device with mfa.reset_device)")

@@ -8,15 +8,17 @@ import time
 import attrs
 import pytest
 import trio
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from actors.authenticator import jobs
+from actors.authenticator.devices import Device, DeviceRegistry
 from actors.authenticator.lockout import UNTIL_ADMIN, AttemptGate, FailureRecord, Lockout, user_key
 from actors.authenticator.pairing_pool import PairingPool, _Check
 from actors.authenticator.server_secret import ServerSecret, dta_set
 from actors.authenticator.sessions import PERMIT_GRACE_S, Pending, ReplayWindow, SessionTable, claim, permit_day
 from actors.mailbox import ActorError
 from milagro_node.adapters.pairing import random_scalar
-from milagro_node.core import mpin
+from milagro_node.core import ipld, mpin, mpin_wire
 
 ID = b"alice@example.com"
 PIN = 1234
@@ -321,3 +323,48 @@ async def test_pool_runs_jobs_in_warm_worker_processes(enrolled):
             os.kill(typo_pid, 9)
         assert first[-1] is None and pool.broken == 1
         assert await pool.is_typo(ss, ID, *_attempt(s, token, 1235), None) is True
+
+
+# --------------------------------------------------------------------------- device keys
+
+
+def _grant(user_id, device_key=None):
+    """A grant as a node makes one (the registry reads only its device key when the ID has
+    a key registered already: these tests never reach the GrantChecker)."""
+    extra = None if device_key is None else {mpin_wire.DEVICE_KEY: device_key}
+    draft = mpin_wire.prepare_statement(mpin_wire.GRANT, issuer=ipld.cid_for(b"x", "dag-cbor"), subject=user_id,
+                                        created=int(time.time()), ttl=60, extra=extra)
+    return draft.finish(ed25519.Ed25519PrivateKey.generate().sign(draft.to_be_signed)).data
+
+
+async def _code(call):
+    with pytest.raises(ActorError) as refused:
+        await call
+    return refused.value.code
+
+
+async def test_a_registered_device_key_is_the_only_one_taken_and_plain_tokens_are_refused():
+    registry = DeviceRegistry(None, require=False)
+    mine, other = b"\x01" * 96, b"\x02" * 96
+    assert await registry.device_for("ann", None, time.time()) is None  # plain, nothing registered
+    record = registry.register("ann", Device(mine, "bafygrant"))
+    assert json.loads(record) | {"at": 0} == {"user_id": "ann", "device_key": mine.hex(), "grant": "bafygrant", "at": 0}
+    assert registry.register("ann", Device(mine, "bafyagain")) is None  # the same key: nothing new
+    with pytest.raises(ActorError, match="mfa.reset_device"):
+        registry.register("ann", Device(other, "bafyrace"))  # lost a race with `mine`
+    assert await registry.device_for("ann", _grant("ann", mine), time.time()) == Device(mine)
+    assert await _code(registry.device_for("ann", _grant("ann", other), time.time())) == "mfa-device-key"
+    assert await _code(registry.device_for("ann", _grant("ann"), time.time())) == "mfa-device-key"
+    assert await _code(registry.device_for("ann", None, time.time())) == "mfa-device-required"
+    assert registry.forget("ann") and not registry.forget("ann") and len(registry) == 0
+
+
+async def test_an_unreadable_device_record_bars_its_id_and_require_refuses_plain_tokens():
+    registry = DeviceRegistry(None, require=True)
+    good = json.dumps({"user_id": "bo", "device_key": "01" * 96}).encode()
+    assert registry.load([(user_key("bo"), good), (user_key("cy"), b"{not json")]) == [user_key("cy")]
+    assert await registry.device_for("bo", _grant("bo", b"\x01" * 96), time.time()) == Device(b"\x01" * 96)
+    with pytest.raises(ActorError, match="does not read"):
+        await registry.device_for("cy", _grant("cy", b"\x01" * 96), time.time())
+    assert await _code(registry.device_for("cy", None, time.time())) == "mfa-device-required"
+    assert await _code(registry.device_for("dee", None, time.time())) == "mfa-device-required"  # require
