@@ -19,6 +19,7 @@ from milagro_node.api_client import ApiCallError, connect
 from milagro_node.core import mpin
 from milagro_node.mpin_client import ClientRefused, TokenFile, enroll, fetch_permit, login, new_device
 from milagro_node.mpin_client import device_key as device_key_of
+from milagro_node.runtime import devnet
 from milagro_node.runtime.devnet import milagro_command
 from testkit import clean_env, clear_of_midnight
 
@@ -36,6 +37,9 @@ def net(tmp_path_factory):
                  settings={("mfa", "max_failures"): MAX_FAILURES, ("mfa", "lockout_seconds"): 0})
     net.root = root
     try:
+        # Only node-1 may name the device key of a user's first DVS login at the MFA node.
+        only_node_1 = clean_env(MILAGRO_MFA_GRANT_ISSUERS=net.node(1).identity)
+        net.processes[MFA] = devnet.start(net.node(MFA), env=only_node_1)
         net.start_all()
         trio.run(_wait_mfa_ready, net)
         yield net
@@ -226,6 +230,16 @@ async def test_a_dvs_token_from_the_cli_logs_in_and_all_dtas_together_cannot(net
     assert await refused_code(login(forged, net.node(MFA).api_url, "0000")) == "mfa-device-key"
     assert await refused_code(login(await enroll_again(net, "ivan"), net.node(MFA).api_url, "0000")) == \
         "mfa-device-required"
+
+    # [mfa] grant_issuers: a member that the D-TAs take grants from, but the MFA node does
+    # not take device keys from, cannot register one (and that is no wrong PIN).
+    judy = new_device("judy")
+    grant = base64.b64decode((await admin(net, 2, "mpin.grant", id="judy",
+                                          device_key=base64.b64encode(device_key_of(judy)).decode()))["grant"])
+    judy_token = await enroll("judy", grant, dta_urls(net), "1212", device=judy)
+    for _ in range(MAX_FAILURES + 1):
+        assert await refused_code(login(judy_token, net.node(MFA).api_url, "1212")) == "mfa-not-member"
+    assert "judy" not in [entry["user_id"] for entry in (await admin(net, MFA, "mfa.status"))["locked"]]
 
 
 async def enroll_again(net, user_id: str) -> TokenFile:
