@@ -242,7 +242,8 @@ const VIEWS = {
     $("mfa-view").hidden = false;
     facts("mfa", [["ready", status.ready ? "yes" : `no (server shares from ${status.have.length} of ${status.dtas.length} D-TAs)`],
                   ["successful logins", status.logins.ok], ["failed logins", status.logins.failed],
-                  ["open sessions", status.sessions], ["revoked identities", status.revoked.length]]);
+                  ["open sessions", status.sessions], ["revoked identities", status.revoked.length],
+                  ["device keys registered", status.devices]]);
     $("locked").replaceChildren(...status.locked.map((lock) => {
       const button = el("button", "Unlock");
       button.type = "button";

@@ -132,6 +132,7 @@ async def test_lock_an_identity_and_unlock_it_from_the_page(net, browser, tmp_pa
         "return !!document.querySelector('#locked button[data-user=\"carol@example.com\"]')"),
         timeout=20, what="carol shown as locked with an Unlock button")
     show(browser, "mfa-view")
+    assert "device keys registered" in browser.text("#mfa")
     browser.screenshot(tmp_path / "locked.png")
     browser.click('#locked button[data-user="carol@example.com"]')
     assert "Unlock carol@example.com?" in browser.alert_text()
