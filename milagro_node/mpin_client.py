@@ -45,7 +45,7 @@ from typing import Any
 
 import attrs
 
-from milagro_node.adapters.pairing import G1
+from milagro_node.adapters.pairing import G1, R
 from milagro_node.api_client import ApiCallError, ApiUnavailable, NodeApi, connect
 from milagro_node.core import hpke, mpin, mpin_wire
 from milagro_node.private_files import write_private
@@ -106,7 +106,7 @@ class TokenFile:
             if body.get("v") != TOKEN_FILE_VERSION:
                 raise ValueError(f"version {body.get('v')!r}, expected {TOKEN_FILE_VERSION}")
             z = body.get("device_secret")
-            z = None if z is None else mpin.DvsKey.from_secret(_int_b64(z)).z
+            z = None if z is None else _device_secret(z)
             grant = None if body.get("grant") is None else base64.b64decode(body["grant"], validate=True)
             token = None if body["token"] is None else base64.b64decode(body["token"], validate=True)
             if token is not None:
@@ -282,8 +282,11 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _int_b64(text: str) -> int:
+def _device_secret(text: str) -> int:
+    """z from its base64 (checked as a scalar only: its Pa is computed when needed, not at
+    every load of the token file)."""
     data = base64.b64decode(text, validate=True)
-    if len(data) != 32:
-        raise ValueError("a device secret is 32 bytes")
-    return int.from_bytes(data, "big")
+    z = int.from_bytes(data, "big")
+    if len(data) != 32 or not 0 < z < R:
+        raise ValueError("a device secret is a 32-byte scalar in [1, r)")
+    return z
